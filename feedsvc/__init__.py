@@ -1,0 +1,17 @@
+"""feedsvc: gathers local articles and remote RSS/Atom feeds, deduplicates them into a persistent
+store, and publishes combined Atom and RSS feeds as static files."""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("feedsvc")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+src"
+
+from feedsvc.config import Config, load_config
+from feedsvc.errors import (ConfigError, FeedsvcError, FetchError, ParseError, PublishError,
+                            SourceError, StoreError)
+from feedsvc.model import Item
+
+__all__ = ["__version__", "Config", "load_config", "Item", "FeedsvcError", "ConfigError",
+           "SourceError", "FetchError", "ParseError", "StoreError", "PublishError"]

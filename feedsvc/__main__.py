@@ -1,0 +1,5 @@
+"""``python -m feedsvc``."""
+
+from feedsvc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,349 @@
+"""Local article files (.txt, .md, .html) → ``RawEntry``.
+
+Two halves: ``scan`` walks a directory (I/O: names, sizes, mtimes, symlink checks) and
+``parse_article`` turns one file's bytes into a ``RawEntry`` (pure). The refresh stage reads only
+the files whose size or mtime changed since the last scan.
+
+Plain-text format (``.txt``)::
+
+    Title on the first non-blank line
+
+    Body paragraphs, separated by blank lines.
+
+    Author: Jane Doe
+    Date: 2026-11-22T16:00:00+01:00
+    Tags: local, gardening
+
+A paragraph made only of ``Key: value`` lines with known keys (Author, Date, Tags, Link, Id,
+Summary), each key not set before, is metadata; every other line is body text and is kept.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+from feedsvc.model import Person, RawEntry
+
+ARTICLE_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
+                    ".html": "html", ".htm": "html"}
+META_KEYS = {"author", "date", "tags", "link", "id", "summary"}
+_META_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BACKUP = re.compile(r"(~|\.swp|\.swo|\.bak|\.orig|\.tmp|\.part)$|^#.*#$", re.I)
+
+
+class ArticleSkipped(Exception):
+    """A file that is not an article we can read (empty, binary); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFile:
+    relpath: str                 # POSIX path relative to the source directory
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    files: tuple[ArticleFile, ...]
+    problems: tuple[str, ...]    # files skipped while scanning (unreadable, symlink outside, ...)
+
+
+def scan(root: Path) -> ScanResult:
+    """List the article files under ``root`` (recursively), skipping hidden files, editor backups and
+    symlinks that lead outside ``root``. Raises OSError when ``root`` itself is unusable."""
+    real_root = os.path.realpath(root)
+    if not os.path.isdir(real_root):
+        raise NotADirectoryError(f"{root} is not a directory")
+    files: list[ArticleFile] = []
+    problems: list[str] = []
+
+    def onerror(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    for dirpath, dirnames, filenames in os.walk(real_root, onerror=onerror, followlinks=False):
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not _inside(target, real_root):
+                    problems.append(f"{_rel(full, real_root)}: symlink leads outside the source directory, not followed")
+                    continue
+                # a symlinked directory inside root: walk it as well (os.walk does not follow links)
+                for sub_dir, _sub_dirs, sub_files in os.walk(target, onerror=onerror):
+                    for name in sub_files:
+                        _consider(os.path.join(sub_dir, name), real_root, files, problems,
+                                  relbase=(full, target))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            _consider(os.path.join(dirpath, name), real_root, files, problems)
+    files.sort(key=lambda f: f.relpath)
+    return ScanResult(tuple(files), tuple(problems))
+
+
+def _consider(full: str, real_root: str, files: list[ArticleFile], problems: list[str],
+              relbase: tuple[str, str] | None = None) -> None:
+    name = os.path.basename(full)
+    if name.startswith(".") or _BACKUP.search(name):
+        return
+    if os.path.splitext(name)[1].lower() not in ARTICLE_SUFFIXES:
+        return
+    shown = full if relbase is None else relbase[0] + full[len(relbase[1]):]
+    rel = _rel(shown, real_root)
+    if os.path.islink(full) and not _inside(os.path.realpath(full), real_root):
+        problems.append(f"{rel}: symlink leads outside the source directory, not followed")
+        return
+    try:
+        st = os.stat(full)
+    except OSError as exc:
+        problems.append(f"{rel}: {exc.strerror or exc}")
+        return
+    if not os.path.isfile(full):
+        return
+    files.append(ArticleFile(rel, st.st_size, st.st_mtime_ns))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _rel(path: str, root: str) -> str:
+    return PurePosixPath(Path(os.path.relpath(path, root))).as_posix()
+
+
+def read_file(root: Path, relpath: str) -> bytes:
+    """Read one article file, refusing paths that resolve outside ``root``."""
+    real_root = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(real_root, relpath))
+    if not _inside(full, real_root):
+        raise PermissionError(f"{relpath}: resolves outside the source directory")
+    with open(full, "rb") as fh:
+        return fh.read()
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Bytes → text. UTF-8 (BOM optional) first, else cp1252/latin-1 with a warning.
+    Raises ArticleSkipped for empty or binary files. Stray control characters are dropped."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise ArticleSkipped("empty file")
+    if b"\x00" in data:
+        raise ArticleSkipped("binary file (NUL bytes)")
+    warning = None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+            warning = "not UTF-8; decoded as cp1252"
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+            warning = "not UTF-8; decoded as latin-1"
+    controls = len(_CONTROL.findall(text))
+    if controls > max(16, len(text) // 10):
+        raise ArticleSkipped("binary file (mostly control characters)")
+    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ArticleSkipped("empty file")
+    return text, warning
+
+
+# ---- dates ------------------------------------------------------------------------------------
+
+def parse_date(value: Any) -> datetime | None:
+    """An article date (ISO 8601, RFC 822, or a YAML date) → aware UTC datetime, or None."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime.combine(value, time(0, 0))
+    elif isinstance(value, str) and value.strip():
+        s = value.strip()
+        try:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+        except ValueError:
+            try:
+                dt = parsedate_to_datetime(s)
+            except (TypeError, ValueError, IndexError):
+                return None
+    else:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ParsedArticle:
+    entry: RawEntry
+    warnings: tuple[str, ...]
+
+
+def page_path(source: str, relpath: str) -> str:
+    """Where an article's HTML page lives under output.dir (POSIX, URL-safe)."""
+    stem = str(PurePosixPath(relpath).with_suffix(""))
+    safe = "/".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part).strip("-") or "_"
+                    for part in stem.split("/") if part not in ("", ".", ".."))
+    return f"articles/{source}/{safe}.html"
+
+
+def parse_article(source: str, relpath: str, data: bytes) -> ParsedArticle:
+    """One article file's bytes → RawEntry. Raises ArticleSkipped for files that are not articles."""
+    text, warning = decode_text(data)
+    kind = ARTICLE_SUFFIXES.get(PurePosixPath(relpath).suffix.lower(), "text")
+    warnings = [warning] if warning else []
+    if kind == "markdown":
+        meta, body_html, title = _markdown(text, warnings)
+    elif kind == "html":
+        meta, body_html, title = _html(text)
+    else:
+        meta, body_html, title = _plain(text)
+    if not title:
+        title = PurePosixPath(relpath).stem.replace("-", " ").replace("_", " ")
+    published = None
+    if meta.get("date") not in (None, ""):
+        published = parse_date(meta["date"])
+        if published is None:
+            warnings.append(f"unreadable date {meta['date']!r}; using the time first seen")
+    authors = tuple(Person(name=a) for a in _as_list(meta.get("author")) if a)
+    tags = tuple(t for t in _as_list(meta.get("tags")) if t)
+    ident = str(meta["id"]).strip() if meta.get("id") else None
+    entry = RawEntry(
+        guid=ident,
+        guid_is_permalink=False,
+        link=str(meta["link"]).strip() if meta.get("link") else None,
+        title=title,
+        title_is_html=False,
+        authors=authors,
+        published=published,
+        updated=None,
+        summary=html.escape(str(meta["summary"])) if meta.get("summary") else None,
+        content=body_html,
+        categories=tags,
+        enclosures=(),
+        base=None,
+        page=page_path(source, relpath),
+        local_path=relpath,
+    )
+    return ParsedArticle(entry, tuple(warnings))
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if v is not None]
+    return [v.strip() for v in str(value).split(",")]
+
+
+def _plain(text: str) -> tuple[dict[str, str], str, str]:
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    title = lines[i].strip() if i < len(lines) else ""
+    rest = lines[i + 1:]
+    paragraphs: list[list[str]] = []
+    current: list[str] = []
+    for line in rest:
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            paragraphs.append(current)
+            current = []
+    if current:
+        paragraphs.append(current)
+    meta: dict[str, str] = {}
+    body: list[str] = []
+    for para in paragraphs:
+        parsed = [_META_LINE.match(line) for line in para]
+        keys = [m.group(1).lower() for m in parsed if m]
+        if (all(parsed) and all(k in META_KEYS for k in keys) and len(set(keys)) == len(keys)
+                and not any(k in meta for k in keys)):
+            for m in parsed:
+                assert m is not None
+                meta[m.group(1).lower()] = m.group(2)
+        else:
+            body.append("<p>" + "\n".join(html.escape(line.strip(), quote=False) for line in para) + "</p>")
+    return meta, "\n".join(body), title
+
+
+def _front_matter(text: str, warnings: list[str]) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---\n"):
+        return {}, text
+    end = text.find("\n---", 4)
+    if end < 0:
+        return {}, text
+    after = text.find("\n", end + 4)
+    block, body = text[4:end], (text[after + 1:] if after >= 0 else "")
+    try:
+        data = yaml.safe_load(block) or {}
+    except yaml.YAMLError as exc:
+        warnings.append(f"front matter is not valid YAML ({getattr(exc, 'problem', exc)}); kept as text")
+        return {}, text
+    if not isinstance(data, dict):
+        warnings.append("front matter is not a mapping; kept as text")
+        return {}, text
+    return {str(k).lower(): v for k, v in data.items()}, body
+
+
+def _markdown(text: str, warnings: list[str]) -> tuple[dict[str, Any], str, str]:
+    from markdown_it import MarkdownIt
+
+    meta, body = _front_matter(text, warnings)
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        m = re.match(r"\s*#\s+(.+?)\s*#*\s*(\n|$)", body)
+        if m:
+            title = m.group(1)
+            body = body[m.end():]
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return meta, md.render(body).strip(), title
+
+
+def _html(text: str) -> tuple[dict[str, Any], str, str]:
+    from lxml import html as lhtml
+
+    try:
+        doc = lhtml.document_fromstring(text)
+    except Exception:  # lxml raises a handful of types on garbage; treat as plain text
+        return {}, "<p>" + html.escape(text.strip()) + "</p>", ""
+    title_el = doc.find(".//title")
+    h1 = doc.find(".//h1")
+    title = (title_el.text_content() if title_el is not None else "") or \
+            (h1.text_content() if h1 is not None else "")
+    meta: dict[str, Any] = {}
+    for m in doc.iter("meta"):
+        name = (m.get("name") or "").lower()
+        if name in ("author", "date", "keywords", "description") and m.get("content"):
+            meta[{"keywords": "tags", "description": "summary"}.get(name, name)] = m.get("content")
+    body = doc.find(".//body")
+    if body is None:
+        body = doc
+    if h1 is not None and title_el is None and h1.getparent() is not None:
+        h1.getparent().remove(h1)
+    inner = (body.text or "") + "".join(lhtml.tostring(c, encoding="unicode") for c in body)
+    return meta, inner.strip(), " ".join(title.split())
+
+
+def article_url(site_url: str, page: str) -> str:
+    return site_url + quote(page)

@@ -1,0 +1,267 @@
+"""Command line: argument parsing, exit codes, human output. No business logic.
+
+Exit codes: 0 success; 1 some sources (or the publish) failed, the rest published;
+2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from feedsvc import __version__
+from feedsvc.config import Config, default_config_path, load_config
+from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.model import SourceOutcome
+
+log = logging.getLogger("feedsvc")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+        self.print_usage(sys.stderr)
+        print(f"feedsvc: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $FEEDSVC_CONFIG or ./config.yaml)")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output (-vv for debug)")
+    common.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                        help="only errors")
+    p = _Parser(prog="feedsvc", parents=[common],
+                description="Gather local articles and RSS/Atom feeds into combined Atom and RSS feeds.")
+    p.add_argument("--version", action="version", version=f"feedsvc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    r = sub.add_parser("refresh", parents=[common], help="refresh sources now, then publish")
+    r.add_argument("names", nargs="*", metavar="NAME", help="sources to refresh (default: all)")
+    r.add_argument("--full", action="store_true", help="ignore ETag/Last-Modified and refetch everything")
+    s = sub.add_parser("status", parents=[common], help="show per-source state and the outputs")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("publish", parents=[common], help="re-render the outputs from the store (no network)")
+    sub.add_parser("check", parents=[common], help="validate the config and exit")
+    return p
+
+
+def setup_logging(verbose: int, quiet: int) -> None:
+    level = logging.WARNING
+    if verbose >= 2:
+        level = logging.DEBUG
+    elif verbose == 1:
+        level = logging.INFO
+    if quiet:
+        level = logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("feedsvc: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", 0) or 0
+    setup_logging(verbose, getattr(args, "quiet", 0) or 0)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(getattr(args, "config", None) or default_config_path())
+        handler = COMMANDS[args.command]
+        return handler(config, args)
+    except ConfigError as exc:
+        print(f"feedsvc: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FeedsvcError as exc:
+        print(f"feedsvc: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("feedsvc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # no traceback reaches a user unless they ask for it
+        if verbose:
+            log.exception("internal error")
+        print(f"feedsvc: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+# ---- commands -------------------------------------------------------------------------------
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    print(f"{config.path}: OK ({len(config.sources)} sources; output {config.output.dir}; "
+          f"state {config.state_dir})")
+    return EXIT_OK
+
+
+def _summary_line(o: SourceOutcome) -> str:
+    if o.status == "error":
+        detail = o.error or "failed"
+    elif o.status == "not-modified":
+        detail = "not modified"
+    elif o.status == "skipped":
+        detail = "skipped (not due)"
+    else:
+        parts = [f"{o.new} new", f"{o.updated} updated", f"{o.unchanged} unchanged"]
+        if o.duplicates:
+            parts.append(f"{o.duplicates} duplicates")
+        detail = ", ".join(parts)
+    if o.warning and o.status != "error":
+        detail += f"  (warning: {o.warning[:120]})"
+    return f"{o.name:<20} {o.status:<13} {detail}"
+
+
+def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
+    from feedsvc.refresh import Runtime, refresh, select_sources
+
+    try:
+        sources = select_sources(config, args.names)
+    except KeyError as exc:
+        print(f"feedsvc: error: no source named {exc.args[0]} in {config.path} "
+              f"(known: {', '.join(config.source_names)})", file=sys.stderr)
+        return EXIT_USAGE
+    from tqdm import tqdm
+
+    rt = Runtime(config)
+    try:
+        with tqdm(total=len(sources), desc="refresh", unit="src", file=sys.stderr, leave=False,
+                  disable=not sys.stderr.isatty()) as bar:
+            def done(o: SourceOutcome) -> None:
+                bar.set_postfix_str(o.name, refresh=False)
+                bar.update(1)
+            report = refresh(rt, sources, full=args.full, on_done=done)
+    finally:
+        rt.close()
+    for o in report.outcomes:
+        print(_summary_line(o))
+    if report.published is not None:
+        written = ", ".join(w for w in report.published.written if "/" not in w) or "nothing changed"
+        pages = sum(1 for w in report.published.written if "/" in w)
+        if pages:
+            written += f", {pages} article page{'s' if pages != 1 else ''}"
+        print(f"published {report.published.items} items to {config.output.dir} ({written})")
+    else:
+        print(f"feedsvc: error: publish failed: {report.publish_error}", file=sys.stderr)
+    failed = report.failed
+    if failed:
+        print(f"feedsvc: {len(failed)} of {len(report.outcomes)} sources failed", file=sys.stderr)
+    return EXIT_FAILED if failed or report.published is None else EXIT_OK
+
+
+def cmd_publish(config: Config, args: argparse.Namespace) -> int:
+    from feedsvc.refresh import Runtime, publish
+
+    rt = Runtime(config)
+    try:
+        result = publish(rt)
+    finally:
+        rt.close()
+    written = ", ".join(result.written) or "nothing changed"
+    print(f"published {result.items} items to {config.output.dir} ({written})")
+    return EXIT_OK
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds") if dt else None
+
+
+def _source_status(config: Config) -> dict[str, Any]:
+    from feedsvc.refresh import Runtime, effective_interval
+
+    rt = Runtime(config)
+    try:
+        store = rt.store()
+        now = rt.clock()
+        rows = []
+        for src in config.sources:
+            st = store.state(src.name, src.kind, src.url)
+            if st.last_attempt is None:
+                state = "never refreshed"
+            elif st.gone:
+                state = "gone (HTTP 410): no longer fetched by the daemon"
+            elif st.last_error:
+                state = f"erroring since {_iso(st.error_since)}"
+                if st.retry_after and st.retry_after > now:
+                    state += f", backing off until {_iso(st.retry_after)}"
+            else:
+                state = "ok"
+            if st.moved_to:
+                state += f"; moved to {st.moved_to}"
+            rows.append({
+                "name": src.name, "kind": src.kind, "location": src.url or str(src.path),
+                "state": state, "last_attempt": _iso(st.last_attempt),
+                "last_success": _iso(st.last_success), "last_error": st.last_error,
+                "failures": st.failures, "warning": st.warning, "etag": st.etag,
+                "last_modified": st.last_modified, "items": st.item_count,
+                "moved_to": st.moved_to, "gone": st.gone,
+                "interval_seconds": effective_interval(src, st),
+                "next_attempt_not_before": _iso(st.retry_after),
+            })
+        total = store.count_items()
+    finally:
+        rt.close()
+    outputs = []
+    for name in ("atom.xml", "rss.xml"):
+        path = config.output.dir / name
+        outputs.append({"file": str(path), "exists": path.exists(),
+                        "items": _count_items(path) if path.exists() else 0})
+    return {"config": str(config.path), "store_items": total, "sources": rows, "outputs": outputs}
+
+
+def _count_items(path: Path) -> int | None:
+    from lxml import etree
+
+    try:
+        n = 0
+        for _ev, el in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True):
+            if etree.QName(el).localname in ("entry", "item"):
+                n += 1
+            el.clear(keep_tail=False) if etree.QName(el).localname in ("entry", "item") else None
+        return n
+    except (OSError, etree.XMLSyntaxError):
+        return None
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    data = _source_status(config)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    for r in data["sources"]:
+        print(f"{r['name']} ({r['kind']}: {r['location']})")
+        print(f"  state:        {r['state']}")
+        print(f"  last attempt: {r['last_attempt'] or '-'}   last success: {r['last_success'] or '-'}")
+        if r["last_error"]:
+            print(f"  last error:   {r['last_error']}  ({r['failures']} consecutive failures)")
+        if r["warning"]:
+            print(f"  warning:      {r['warning'][:200]}")
+        if r["kind"] == "feed":
+            print(f"  etag:         {r['etag'] or '-'}   last-modified: {r['last_modified'] or '-'}")
+        print(f"  items stored: {r['items']}")
+    print(f"store: {data['store_items']} items")
+    for o in data["outputs"]:
+        shown = f"{o['items']} items" if o["exists"] else "not written yet"
+        print(f"output: {o['file']}: {shown}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "refresh": cmd_refresh,
+    "publish": cmd_publish,
+    "status": cmd_status,
+}

@@ -1,0 +1,67 @@
+"""One exception tree for feedsvc.
+
+    FeedsvcError                 anything feedsvc raises on purpose
+    ├── ConfigError              bad config: carries the key path and line; exit code 2
+    ├── SourceError              one source failed; carries the source name (and URL)
+    │   ├── FetchError           network, HTTP status, size/time limits
+    │   └── ParseError           bytes that yield no feed
+    ├── StoreError               the SQLite store cannot be opened or written
+    └── PublishError             an output file could not be written
+
+Low-level errors are wrapped with ``raise ... from exc`` so the cause stays visible in debug logs,
+while the CLI prints only ``str(error)`` to the user.
+"""
+
+from __future__ import annotations
+
+
+class FeedsvcError(Exception):
+    """Base of every error feedsvc raises on purpose."""
+
+
+class ConfigError(FeedsvcError):
+    """The configuration is invalid. ``key`` is the dotted path of the offending key."""
+
+    def __init__(self, message: str, key: str | None = None, line: int | None = None,
+                 path: str | None = None) -> None:
+        self.message = message
+        self.key = key
+        self.line = line
+        self.path = path
+        where = path or "config"
+        if line is not None:
+            where += f":{line}"
+        prefix = f"{where}: " + (f"{key}: " if key else "")
+        super().__init__(prefix + message)
+
+
+class SourceError(FeedsvcError):
+    """A single source failed; the others go on."""
+
+    def __init__(self, source: str, message: str, url: str | None = None) -> None:
+        self.source = source
+        self.message = message
+        self.url = url
+        super().__init__(message)
+
+
+class FetchError(SourceError):
+    """The source could not be fetched (network, HTTP status, limits)."""
+
+    def __init__(self, source: str, message: str, url: str | None = None,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(source, message, url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ParseError(SourceError):
+    """The fetched bytes are not a usable feed."""
+
+
+class StoreError(FeedsvcError):
+    """The persistent store cannot be opened, read or written."""
+
+
+class PublishError(FeedsvcError):
+    """An output file could not be written."""

@@ -1,0 +1,203 @@
+"""Raw entry → ``Item``. Pure: no I/O, no clock (``now`` comes in as a parameter).
+
+What normalise guarantees about every Item it returns:
+- every string is XML-safe (no control characters, no lone surrogates) and titles are plain text
+  of bounded length;
+- HTML fields are sanitised with nh3's allow-list (no script/style/iframe, no event handlers,
+  only http(s)/mailto URLs) and relative URLs are resolved against the entry's base;
+- links and enclosure URLs are absolute http(s) URLs, or absent;
+- dates are aware UTC, and dates more than a day in the future are dropped (the store then uses
+  the time first seen), so a bad clock cannot pin an item to the top;
+- ``id`` is a valid IRI that depends only on the source and the entry's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+from feedsvc.dedup import canonical_link, dedup_keys
+from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
+
+ID_NAMESPACE = uuid.UUID("6f0c7b55-1d0a-4c53-9a8e-5b8f2f6c9e11")  # never change: ids derive from it
+MAX_TITLE = 300
+MAX_NAME = 200
+FUTURE_SLACK = timedelta(days=1)
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_WS = re.compile(r"\s+")
+_IRI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_IRI_FORBIDDEN = re.compile(r"[\s<>\"{}|\\^`]")
+URL_SCHEMES = {"http", "https", "mailto"}
+# nh3's default allow-list, plus the media elements a feed reader shows
+TAGS = set(nh3.ALLOWED_TAGS) | {"audio", "video", "source", "picture"}
+ATTRIBUTES = {k: set(v) for k, v in nh3.ALLOWED_ATTRIBUTES.items()}
+ATTRIBUTES.setdefault("img", set()).update({"src", "alt", "title", "width", "height", "srcset"})
+ATTRIBUTES.setdefault("a", set()).update({"href", "title"})
+ATTRIBUTES["audio"] = {"src", "controls"}
+ATTRIBUTES["video"] = {"src", "controls", "poster", "width", "height"}
+ATTRIBUTES["source"] = {"src", "type"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What normalise needs to know about the source an entry came from."""
+    name: str
+    origin: Origin
+    base_url: str                # feed URL (remote) or site URL (local)
+    site_url: str                # where output.dir is served; local article pages hang off it
+
+
+def clean_text(value: str | None) -> str:
+    """Make a string XML-safe: drop control characters, replace lone surrogates."""
+    if not value:
+        return ""
+    value = _XML_BAD.sub("", value)
+    if _SURROGATE.search(value):
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def plain_text(value: str | None, is_html: bool = True, limit: int | None = None) -> str:
+    """HTML (or text) → one line of plain text: tags stripped, entities decoded, spaces collapsed."""
+    text = clean_text(value)
+    if not text:
+        return ""
+    if is_html and ("<" in text or "&" in text):
+        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
+    text = _WS.sub(" ", text).strip()
+    text = clean_text(text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def sanitise_html(value: str | None, base: str | None) -> str:
+    """Allow-list sanitising with relative URLs resolved against ``base``."""
+    text = clean_text(value)
+    if not text.strip():
+        return ""
+    relative: object = "deny"
+    if base and urlsplit(base).scheme in ("http", "https"):
+        relative = ("rewrite_with_base", base)
+    return nh3.clean(text, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
+                     url_relative=relative, clean_content_tags={"script", "style"}).strip()
+
+
+def absolute_url(url: str | None, base: str | None) -> str | None:
+    """Resolve ``url`` against ``base``; only http(s) results survive."""
+    url = clean_text(url).strip()
+    if not url:
+        return None
+    try:
+        joined = urljoin(base or "", url) if base else url
+        parts = urlsplit(joined)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if _IRI_FORBIDDEN.search(joined):
+        joined = re.sub(r"\s", "%20", joined)
+        joined = _IRI_FORBIDDEN.sub(lambda m: "%{:02X}".format(ord(m.group())), joined)
+    return joined
+
+
+def is_iri(value: str) -> bool:
+    return bool(_IRI_SCHEME.match(value)) and not _IRI_FORBIDDEN.search(value)
+
+
+def entry_key(raw: RawEntry, link: str | None) -> str:
+    """Identity within a source: guid/id, else link, else a hash of title and date."""
+    guid = clean_text(raw.guid).strip() if raw.guid else ""
+    if guid:
+        return "g:" + guid
+    if raw.local_path:
+        return "f:" + raw.local_path
+    if link:
+        return "l:" + (canonical_link(link) or link)
+    basis = json.dumps([plain_text(raw.title, raw.title_is_html),
+                        (raw.published or raw.updated).isoformat() if (raw.published or raw.updated) else "",
+                        plain_text(raw.summary or raw.content)[:200] if not raw.title else ""])
+    return "h:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+def published_id(source: str, key: str, guid: str | None) -> str:
+    """The id published for an item: the feed's guid when it is a valid IRI, else a urn:uuid
+    derived from the source name and the entry key (stable across runs and machines)."""
+    if guid and is_iri(guid) and len(guid) <= 1000:
+        return guid
+    return "urn:uuid:" + str(uuid.uuid5(ID_NAMESPACE, f"{source}\n{key}"))
+
+
+def content_hash(item_fields: dict[str, object]) -> str:
+    """Stable hash of what a reader sees; 'updated' is excluded (noisy). Pinned by a test."""
+    blob = json.dumps(item_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def normalise(raw: RawEntry, ctx: SourceContext, now: datetime) -> Item:
+    base = raw.base if raw.base and urlsplit(raw.base).scheme in ("http", "https") else ctx.base_url
+    if raw.page is not None:
+        link = ctx.site_url + raw.page
+        page_base = link
+        declared = absolute_url(raw.link, page_base)
+    else:
+        link = absolute_url(raw.link, base)
+        page_base = base
+        declared = None
+    if link is None and raw.guid_is_permalink:
+        link = absolute_url(raw.guid, base)
+    key = entry_key(raw, link if raw.page is None else None)
+    guid = clean_text(raw.guid).strip() if raw.guid else None
+    title = plain_text(raw.title, raw.title_is_html, MAX_TITLE)
+    summary = sanitise_html(raw.summary, page_base)
+    content = sanitise_html(raw.content, page_base)
+    if not title:
+        title = plain_text(summary or content, True, 80) or "Untitled"
+    authors = tuple(Person(name=plain_text(p.name, True, MAX_NAME),
+                           email=clean_text(p.email).strip() or None if p.email else None,
+                           uri=absolute_url(p.uri, base) if p.uri else None)
+                    for p in raw.authors if plain_text(p.name, True))
+    categories: list[str] = []
+    for c in raw.categories:
+        t = plain_text(c, False, 100)
+        if t and t not in categories:
+            categories.append(t)
+    enclosures = []
+    for e in raw.enclosures:
+        u = absolute_url(e.url, base)
+        if u:
+            enclosures.append(Enclosure(url=u, type=plain_text(e.type, False, 100) or None,
+                                        length=e.length if e.length and e.length > 0 else None))
+    limit = now + FUTURE_SLACK
+    published = raw.published if raw.published and raw.published <= limit else None
+    updated = raw.updated if raw.updated and raw.updated <= limit else None
+    canonical = canonical_link(declared or link) if (declared or link) else None
+    keys = dedup_keys(canonical, guid, raw.guid_is_permalink)
+    if raw.page is not None and declared:
+        keys = tuple(dict.fromkeys(keys + (canonical_link(declared) or "",)).keys() - {""})
+    origin = Origin(title=plain_text(ctx.origin.title, False, MAX_TITLE) or None,
+                    link=ctx.origin.link, id=ctx.origin.id, home=ctx.origin.home)
+    fields: dict[str, object] = {
+        "title": title, "link": link, "summary": summary, "content": content,
+        "authors": [[a.name, a.email, a.uri] for a in authors],
+        "categories": categories,
+        "enclosures": [[e.url, e.type, e.length] for e in enclosures],
+        "published": published.isoformat() if published else None,
+    }
+    return Item(
+        source=ctx.name, key=key, id=published_id(ctx.name, key, guid), title=title, link=link,
+        canonical_link=canonical, dedup_keys=keys, authors=authors, published=published,
+        updated=updated, summary=summary, content=content, categories=tuple(categories),
+        enclosures=tuple(enclosures), origin=origin, page=raw.page,
+        content_hash=content_hash(fields),
+    )

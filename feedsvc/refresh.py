@@ -1,0 +1,381 @@
+"""One refresh: runs the stages for the chosen sources. Concurrency lives here.
+
+    fetch (HTTP / files) → parse → normalise → decide → store (one transaction) → publish
+
+``refresh`` (the CLI's ``feedsvc refresh``) and the daemon's scheduled jobs both go through
+``refresh_source`` and ``publish``. Each source is fetched and stored under its own file lock,
+each publish under the publish lock (see locks.py), so the daemon and the CLI can run at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from feedsvc import __version__, articles
+from feedsvc.config import Config, Source
+from feedsvc.dedup import decide
+from feedsvc.errors import FeedsvcError, FetchError, ParseError, SourceError, StoreError
+from feedsvc.fetch import Fetcher, HttpFetcher
+from feedsvc.locks import LockTimeout, publish_lock, source_lock
+from feedsvc.model import FetchResult, Item, Origin, ParsedFeed, SourceOutcome, SourceState
+from feedsvc.normalise import SourceContext, normalise
+from feedsvc.parse import parse_feed
+from feedsvc.publish import PublishResult, render_all, source_infos, write_all
+from feedsvc.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MOVED_AFTER = 3                  # successes through the same permanent redirect before adopting it
+MAX_BACKOFF = 24 * 3600.0
+MAX_TTL = 24 * 3600.0
+SOURCE_LOCK_TIMEOUT = 120.0
+PUBLISH_LOCK_TIMEOUT = 120.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def store_path(config: Config) -> Path:
+    return config.state_dir / "feedsvc.db"
+
+
+class Runtime:
+    """What the stages share during a refresh: config, fetcher, clock, a Store per thread."""
+
+    def __init__(self, config: Config, fetcher: Fetcher | None = None, clock: Clock = utcnow,
+                 parse: Callable[..., ParsedFeed] = parse_feed) -> None:
+        self.config = config
+        self.clock = clock
+        self.parse = parse
+        self.fetcher: Fetcher = fetcher or HttpFetcher(
+            user_agent=f"feedsvc/{__version__} (+{config.site.url})",
+            base_dir=config.path.parent,
+            connect_timeout=config.fetch.connect_timeout,
+            timeout=config.fetch.timeout,
+            max_bytes=config.fetch.max_bytes)
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._lock = threading.Lock()
+        self.rank = {s.name: i for i, s in enumerate(config.sources)}
+        self.run = self.store().next_run()
+
+    def store(self) -> Store:
+        st = getattr(self._local, "store", None)
+        if st is None:
+            st = Store(store_path(self.config))
+            self._local.store = st
+            with self._lock:
+                self._stores.append(st)
+        return st
+
+    def new_run(self) -> int:
+        self.run = self.store().next_run()
+        return self.run
+
+    def close(self) -> None:
+        with self._lock:
+            for st in self._stores:
+                st.close()
+            self._stores.clear()
+        self.fetcher.close()
+
+
+# ---- policy (pure) --------------------------------------------------------------------------
+
+def backoff_seconds(interval: float, failures: int, rand: random.Random | None = None) -> float:
+    """Delay before retrying a failing source: interval × 2^(failures-1), ±10 % jitter, ≤ 24 h."""
+    base = min(MAX_BACKOFF, interval * (2 ** max(0, failures - 1)))
+    jitter = (rand or random).uniform(0.9, 1.1)
+    return min(MAX_BACKOFF, base * jitter)
+
+
+def effective_interval(source: Source, state: SourceState) -> float:
+    """The source's interval, raised to the feed's own <ttl>/sy:updatePeriod (capped at 24 h)."""
+    ttl = float(state.ttl_seconds or 0)
+    return max(source.interval, min(ttl, MAX_TTL))
+
+
+def is_due(source: Source, state: SourceState, now: datetime) -> bool:
+    """Whether the daemon should fetch this source now (forced refreshes ignore this)."""
+    if state.gone:
+        return False
+    if state.retry_after is not None and now < state.retry_after:
+        return False
+    return True
+
+
+# ---- one source ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """A source's items, ready to store."""
+    items: list[Item]
+    state: SourceState
+    not_modified: bool
+    warning: str | None = None
+
+
+def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool = True) -> SourceOutcome:
+    """Fetch, parse, normalise and store one source; never raises for a source's own failure."""
+    started = time.monotonic()
+    lock = source_lock(rt.config.state_dir, source.name)
+    try:
+        lock.acquire(timeout=SOURCE_LOCK_TIMEOUT)
+    except LockTimeout as exc:
+        return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
+    try:
+        store = rt.store()
+        state = store.state(source.name, source.kind, source.url)
+        if state.url != source.url or state.kind != source.kind:
+            # the config points this name somewhere else now: start its fetch state afresh
+            state = SourceState(name=source.name, kind=source.kind, url=source.url)
+        now = rt.clock()
+        if not force and not is_due(source, state, now):
+            return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started)
+        try:
+            if source.kind == "local":
+                outcome = _refresh_local(rt, store, source, state, now)
+            else:
+                outcome = _refresh_feed(rt, store, source, state, now, full)
+        except SourceError as exc:
+            outcome = _record_failure(rt, store, source, state, now, exc)
+        return replace(outcome, seconds=time.monotonic() - started)
+    except StoreError as exc:
+        return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
+    finally:
+        lock.release()
+
+
+def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
+                  full: bool) -> SourceOutcome:
+    assert source.url is not None
+    url = state.moved_to or source.url
+    etag = None if full else state.etag
+    modified = None if full else state.last_modified
+    result = rt.fetcher.fetch(source.name, url, etag, modified)
+    base_state = _moved(replace(state, last_attempt=now), result, source.url)
+    if result.not_modified:
+        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
+                     gone=False, retry_after=None,
+                     etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
+        with store.transaction():
+            store.save_state(ok)
+        return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
+    body_hash = hashlib.sha256(result.content).hexdigest()[:32]
+    new_validators = dict(etag=result.etag, last_modified=result.last_modified)
+    if not full and body_hash == state.body_hash:
+        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
+                     gone=False, retry_after=None, **new_validators)
+        with store.transaction():
+            store.save_state(ok)
+        return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
+    parsed = rt.parse(source.name, result.content, result.url, result.headers,
+                      max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes)
+    origin = Origin(title=parsed.title, link=source.url, id=parsed.id or parsed.link or source.url,
+                    home=parsed.link)
+    base = result.url
+    if not result.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
+        base = parsed.link or rt.config.site.url
+    ctx = SourceContext(name=source.name, origin=origin, base_url=base, site_url=rt.config.site.url)
+    items = [normalise(e, ctx, now) for e in parsed.entries]
+    ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
+                 gone=False, retry_after=None, body_hash=body_hash, warning=parsed.warning,
+                 feed_title=parsed.title, feed_link=parsed.link, ttl_seconds=parsed.ttl_seconds,
+                 **new_validators)
+    if parsed.warning:
+        log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
+    with store.transaction():
+        snap = store.snapshot(source.name, items)
+        decisions = decide(items, snap, rt.rank, rt.run)
+        counts = store.apply(source.name, decisions, now, rt.run, present=True)
+        store.save_state(ok)
+    return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"],
+                         unchanged=counts["unchanged"], duplicates=counts["duplicates"],
+                         warning=parsed.warning)
+
+
+def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceState:
+    """Track permanent redirects: adopt the new URL after MOVED_AFTER successes through it."""
+    if result.permanent_url and result.permanent_url != (state.moved_to or configured):
+        if state.moved_candidate == result.permanent_url:
+            count = state.moved_count + 1
+        else:
+            count = 1
+        if count >= MOVED_AFTER:
+            log.info("%s: feed moved permanently to %s", state.name, result.permanent_url)
+            return replace(state, moved_to=result.permanent_url, moved_candidate=None, moved_count=0)
+        return replace(state, moved_candidate=result.permanent_url, moved_count=count)
+    if not result.permanent_url and state.moved_candidate:
+        return replace(state, moved_candidate=None, moved_count=0)
+    return state
+
+
+def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
+                   now: datetime) -> SourceOutcome:
+    assert source.path is not None
+    try:
+        scan = articles.scan(source.path)
+    except OSError as exc:
+        raise SourceError(source.name, f"cannot read directory {source.path}: {exc.strerror or exc}") from None
+    known = store.files(source.name)
+    current = {f.relpath: f for f in scan.files}
+    changed = [f for f in scan.files if known.get(f.relpath, (None, None, None))[:2] != (f.size, f.mtime_ns)]
+    deleted = [rel for rel in known if rel not in current]
+    warnings = list(scan.problems)
+    origin = Origin(title=source.title or rt.config.site.title, link=rt.config.site.url, id=rt.config.site.id,
+                    home=rt.config.site.url)
+    ctx = SourceContext(name=source.name, origin=origin, base_url=rt.config.site.url,
+                        site_url=rt.config.site.url)
+    items: list[Item] = []
+    file_keys: dict[str, str | None] = {}
+    for f in changed:
+        try:
+            data = articles.read_file(source.path, f.relpath)
+            parsed = articles.parse_article(source.name, f.relpath, data)
+        except articles.ArticleSkipped as exc:
+            warnings.append(f"{f.relpath}: skipped, {exc}")
+            file_keys[f.relpath] = None
+            continue
+        except OSError as exc:
+            warnings.append(f"{f.relpath}: unreadable, {exc.strerror or exc}")
+            continue
+        warnings.extend(f"{f.relpath}: {w}" for w in parsed.warnings)
+        item = normalise(parsed.entry, ctx, now)
+        items.append(item)
+        file_keys[f.relpath] = item.key
+    for w in warnings:
+        log.warning("%s: %s", source.name, w)
+    warning = "; ".join(warnings)[:1000] or None
+    ok = replace(state, last_attempt=now, last_success=now, last_error=None, error_since=None,
+                 failures=0, warning=warning, feed_title=origin.title, feed_link=origin.home)
+    if not changed and not deleted:
+        with store.transaction():
+            store.save_state(ok)
+        return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning)
+    with store.transaction():
+        old_keys = {rel: known[rel][2] for rel in deleted if known[rel][2]}
+        # a changed file whose id changed drops its old item
+        for f in changed:
+            prev = known.get(f.relpath)
+            if prev and prev[2] and prev[2] != file_keys.get(f.relpath):
+                old_keys[f.relpath] = prev[2]
+        live = {i.key for i in items} | {known[r][2] for r in current if r in known and r not in file_keys}
+        removed = store.delete_items(source.name, [k for k in old_keys.values() if k not in live])
+        snap = store.snapshot(source.name, items)
+        decisions = decide(items, snap, rt.rank, rt.run)
+        counts = store.apply(source.name, decisions, now, rt.run, present=False)
+        for f in changed:
+            if f.relpath in file_keys:
+                store.set_file(source.name, f.relpath, f.size, f.mtime_ns, file_keys[f.relpath])
+        for rel in deleted:
+            store.delete_file(source.name, rel)
+        store.save_state(ok)
+    return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"] + removed,
+                         unchanged=len(current) - len(changed) + counts["unchanged"],
+                         duplicates=counts["duplicates"], warning=warning)
+
+
+def _record_failure(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
+                    exc: SourceError) -> SourceOutcome:
+    failures = state.failures + 1
+    status = getattr(exc, "status", None)
+    interval = effective_interval(source, state)
+    delay = backoff_seconds(interval, failures)
+    retry = getattr(exc, "retry_after", None)
+    if retry is not None:
+        delay = max(delay, min(retry, 7 * 86400.0))
+    failed = replace(state, last_attempt=now, last_error=exc.message, failures=failures,
+                     error_since=state.error_since or now, gone=state.gone or status == 410,
+                     retry_after=now + timedelta(seconds=delay))
+    if state.last_error != exc.message:
+        log.warning("%s: %s", source.name, exc.message)
+    with store.transaction():
+        store.save_state(failed)
+    return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count)
+
+
+# ---- publishing -----------------------------------------------------------------------------
+
+def publish(rt: Runtime) -> PublishResult:
+    """Render the outputs from the store and write the files that changed (under the publish lock)."""
+    cfg = rt.config
+    lock = publish_lock(cfg.state_dir)
+    lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
+    try:
+        store = rt.store()
+        items = store.newest(cfg.output.max_items)
+        pages = store.pages()
+        meta = {s.name: (s.feed_title, s.feed_link) for s in store.states()}
+        files = render_all(cfg, items, pages, source_infos(cfg, meta))
+        written = write_all(cfg.output.dir, files)
+        with store.transaction():
+            store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
+    finally:
+        lock.release()
+    for rel in written:
+        log.debug("wrote %s", rel)
+    return PublishResult(written=tuple(written), items=len(items))
+
+
+# ---- a whole refresh ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    outcomes: tuple[SourceOutcome, ...]
+    published: PublishResult | None
+    publish_error: str | None = None
+
+    @property
+    def failed(self) -> list[SourceOutcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+
+def select_sources(config: Config, names: Sequence[str] | None) -> list[Source]:
+    """The sources named (in config order), or all. Raises KeyError naming an unknown one."""
+    if not names:
+        return list(config.sources)
+    known = set(config.source_names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    wanted = set(names)
+    return [s for s in config.sources if s.name in wanted]
+
+
+def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
+            on_done: Callable[[SourceOutcome], None] | None = None) -> RefreshReport:
+    """Refresh the given sources concurrently (a bounded pool), then publish once."""
+    chosen = list(sources)
+    outcomes: dict[str, SourceOutcome] = {}
+    workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}
+        for fut in as_completed(futures):
+            src = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a bug in one source must not stop the others
+                log.error("%s: internal error: %s", src.name, exc)
+                log.debug("traceback", exc_info=True)
+                outcome = SourceOutcome(src.name, "error", error=f"internal error: {exc}")
+            outcomes[src.name] = outcome
+            if on_done:
+                on_done(outcome)
+    ordered = tuple(outcomes[s.name] for s in chosen)
+    try:
+        published = publish(rt)
+        return RefreshReport(ordered, published)
+    except (FeedsvcError, LockTimeout) as exc:
+        log.error("publish failed: %s", exc)
+        return RefreshReport(ordered, None, str(exc))

@@ -1,0 +1,373 @@
+"""The persistent store: SQLite in WAL mode. The only module with SQL.
+
+Tables
+  source  per-source fetch state (ETag, Last-Modified, errors, back-off, permanent URL)
+  item    one row per story: its owner source and entry key, published id, the Item as JSON,
+          the dates the store owns (first_seen, date used for ordering, updated)
+  alias   entry keys of other sources that carried the same story (also_in)
+  dkey    dedup keys (canonical links, global ids) → the item that holds them
+  file    local article files: size and mtime, so an unchanged rescan reads nothing
+  meta    schema version and the refresh-run counter
+
+Every refresh of a source is applied in one transaction (``transaction()``, BEGIN IMMEDIATE), so
+a crash at any instant leaves the store as it was before or after that source.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from feedsvc.dedup import Action, Decision, Known, Snapshot
+from feedsvc.errors import StoreError
+from feedsvc.model import Enclosure, Item, Origin, Person, SourceState, StoredItem
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS source (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL, url TEXT, etag TEXT, last_modified TEXT,
+    body_hash TEXT, last_attempt REAL, last_success REAL, last_error TEXT, error_since REAL,
+    failures INTEGER NOT NULL DEFAULT 0, warning TEXT, retry_after REAL,
+    gone INTEGER NOT NULL DEFAULT 0, moved_to TEXT, moved_count INTEGER NOT NULL DEFAULT 0,
+    moved_candidate TEXT, feed_title TEXT, feed_link TEXT, ttl_seconds INTEGER
+);
+CREATE TABLE IF NOT EXISTS item (
+    pk INTEGER PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
+    data TEXT NOT NULL, content_hash TEXT NOT NULL, date REAL NOT NULL, updated REAL NOT NULL,
+    first_seen REAL NOT NULL, run INTEGER NOT NULL, present INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (source, key)
+);
+CREATE INDEX IF NOT EXISTS item_order ON item (date DESC, id);
+CREATE TABLE IF NOT EXISTS alias (
+    source TEXT NOT NULL, key TEXT NOT NULL,
+    item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE,
+    PRIMARY KEY (source, key)
+);
+CREATE INDEX IF NOT EXISTS alias_item ON alias (item_pk);
+CREATE TABLE IF NOT EXISTS dkey (
+    dkey TEXT PRIMARY KEY, item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS dkey_item ON dkey (item_pk);
+CREATE TABLE IF NOT EXISTS file (
+    source TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    key TEXT, PRIMARY KEY (source, relpath)
+);
+"""
+
+_STATE_FIELDS = [f.name for f in fields(SourceState) if f.name not in ("item_count",)]
+_TIME_FIELDS = {"last_attempt", "last_success", "error_since", "retry_after"}
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None
+
+
+def item_to_json(item: Item) -> str:
+    d = asdict(item)
+    for k in ("published", "updated"):
+        d[k] = d[k].isoformat() if d[k] else None
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
+def item_from_json(text: str) -> Item:
+    d: dict[str, Any] = json.loads(text)
+    d["authors"] = tuple(Person(**a) for a in d["authors"])
+    d["enclosures"] = tuple(Enclosure(**e) for e in d["enclosures"])
+    d["origin"] = Origin(**d["origin"])
+    d["categories"] = tuple(d["categories"])
+    d["dedup_keys"] = tuple(d["dedup_keys"])
+    for k in ("published", "updated"):
+        d[k] = datetime.fromisoformat(d[k]) if d[k] else None
+    return Item(**d)
+
+
+class Store:
+    """The SQLite store. One instance per thread (connections are not shared)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the store {self.path} cannot be opened ({exc}). If it is corrupt, move it aside "
+                "(and its -wal/-shm files) and run 'feedsvc refresh' to rebuild it from the sources."
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"the store {self.path} cannot be created: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self.db.execute(stmt)
+            row = self.db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"the store {self.path} was written by a newer feedsvc "
+                                 f"(schema {row[0]}); upgrade feedsvc")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the store {self.path} is not writable: {exc}") from exc
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self.db.execute("ROLLBACK")
+                raise StoreError(f"the store {self.path} could not commit: {exc}") from exc
+
+    # ---- runs ------------------------------------------------------------------------------
+
+    def next_run(self) -> int:
+        with self.transaction():
+            row = self.db.execute("SELECT v FROM meta WHERE k = 'run'").fetchone()
+            run = int(row[0]) + 1 if row else 1
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(run),))
+        return run
+
+    # ---- source state ------------------------------------------------------------------------
+
+    def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
+        row = self.db.execute(f"SELECT {', '.join(_STATE_FIELDS)} FROM source WHERE name = ?",
+                              (name,)).fetchone()
+        if row is None:
+            return SourceState(name=name, kind=kind, url=url)
+        d = dict(zip(_STATE_FIELDS, row))
+        for k in _TIME_FIELDS:
+            d[k] = _dt(d[k])
+        d["gone"] = bool(d["gone"])
+        d["item_count"] = self.count_items(name)
+        return SourceState(**d)
+
+    def states(self) -> list[SourceState]:
+        names = [r[0] for r in self.db.execute("SELECT name FROM source ORDER BY name")]
+        return [self.state(n) for n in names]
+
+    def save_state(self, st: SourceState) -> None:
+        d = {k: getattr(st, k) for k in _STATE_FIELDS}
+        for k in _TIME_FIELDS:
+            d[k] = _ts(d[k])
+        d["gone"] = int(d["gone"])
+        cols = ", ".join(_STATE_FIELDS)
+        marks = ", ".join("?" for _ in _STATE_FIELDS)
+        self.db.execute(f"INSERT OR REPLACE INTO source ({cols}) VALUES ({marks})",
+                        [d[k] for k in _STATE_FIELDS])
+
+    # ---- items -------------------------------------------------------------------------------
+
+    def count_items(self, source: str | None = None) -> int:
+        if source is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM item").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM item WHERE source = ?", (source,)).fetchone()[0])
+
+    def snapshot(self, source: str, items: Sequence[Item]) -> Snapshot:
+        """What the store holds for these incoming items (call inside the source's transaction)."""
+        own: dict[str, Known] = {}
+        by_dkey: dict[str, Known] = {}
+        keys = list({i.key for i in items})
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, pk, owner, h, run in self.db.execute(
+                    f"SELECT key, pk, source, content_hash, run FROM item WHERE source = ? AND key IN ({marks})",
+                    [source, *chunk]):
+                own[key] = Known(pk, owner, h, run)
+            for key, pk, owner, h, run in self.db.execute(
+                    f"SELECT a.key, i.pk, i.source, i.content_hash, i.run FROM alias a JOIN item i ON i.pk = a.item_pk "
+                    f"WHERE a.source = ? AND a.key IN ({marks})", [source, *chunk]):
+                own.setdefault(key, Known(pk, owner, h, run))
+        dkeys = list({k for i in items for k in i.dedup_keys})
+        for chunk in _chunks(dkeys, 500):
+            marks = ",".join("?" * len(chunk))
+            for dkey, pk, owner, h, run in self.db.execute(
+                    f"SELECT d.dkey, i.pk, i.source, i.content_hash, i.run FROM dkey d JOIN item i ON i.pk = d.item_pk "
+                    f"WHERE d.dkey IN ({marks})", chunk):
+                by_dkey[dkey] = Known(pk, owner, h, run)
+        return Snapshot(own=own, by_dedup_key=by_dkey)
+
+    def apply(self, source: str, decisions: Sequence[Decision], now: datetime, run: int,
+              present: bool = True) -> dict[str, int]:
+        """Write the decisions of one source (call inside its transaction). Returns counts."""
+        counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
+        t = now.timestamp()
+        seen_pks: list[int] = []
+        for d in decisions:
+            item = d.item
+            if d.action is Action.NEW:
+                date = (item.published or item.updated or now).timestamp()
+                upd = (item.updated or item.published or now).timestamp()
+                cur = self.db.execute(
+                    "INSERT INTO item (source, key, id, data, content_hash, date, updated, first_seen, run, present) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (source, item.key, item.id, item_to_json(item), item.content_hash, date, upd, t, run))
+                pk = int(cur.lastrowid or 0)
+                self._add_dkeys(pk, item.dedup_keys)
+                counts["new"] += 1
+                seen_pks.append(pk)
+            elif d.action is Action.UPDATE:
+                assert d.target is not None
+                pk = d.target.pk
+                row = self.db.execute("SELECT id, updated, date, first_seen, key FROM item WHERE pk = ?", (pk,)).fetchone()
+                old_id, old_upd, old_date, first_seen, old_key = row
+                new_upd = item.updated.timestamp() if item.updated else t
+                new_upd = max(new_upd, old_upd)
+                date = old_date
+                if item.published is not None and old_date == first_seen:
+                    date = item.published.timestamp()  # a date appeared where we had only first_seen
+                kept = replace(item, id=old_id)
+                if old_key != item.key:
+                    clash = self.db.execute("SELECT 1 FROM item WHERE source = ? AND key = ?", (source, item.key)).fetchone()
+                    if clash is None:
+                        self.db.execute("UPDATE item SET key = ? WHERE pk = ?", (item.key, pk))
+                    kept = replace(kept, key=old_key if clash else item.key)
+                self.db.execute("UPDATE item SET data = ?, content_hash = ?, updated = ?, date = ?, present = 1 "
+                                "WHERE pk = ?", (item_to_json(kept), item.content_hash, new_upd, date, pk))
+                self.db.execute("DELETE FROM dkey WHERE item_pk = ?", (pk,))
+                self._add_dkeys(pk, item.dedup_keys)
+                counts["updated"] += 1
+                seen_pks.append(pk)
+            elif d.action is Action.UNCHANGED:
+                assert d.target is not None
+                counts["unchanged"] += 1
+                if d.target.source == source:
+                    seen_pks.append(d.target.pk)
+            elif d.action is Action.DUPLICATE:
+                assert d.target is not None
+                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk) VALUES (?, ?, ?)",
+                                (source, item.key, d.target.pk))
+                self._add_dkeys(d.target.pk, item.dedup_keys)
+                counts["duplicates"] += 1
+            elif d.action is Action.TAKEOVER:
+                assert d.target is not None
+                pk = d.target.pk
+                old_source, old_key = self.db.execute("SELECT source, key FROM item WHERE pk = ?", (pk,)).fetchone()
+                date = (item.published or item.updated or now).timestamp()
+                upd = (item.updated or item.published or now).timestamp()
+                self.db.execute("DELETE FROM alias WHERE source = ? AND key = ?", (source, item.key))
+                self.db.execute("UPDATE item SET source = ?, key = ?, id = ?, data = ?, content_hash = ?, "
+                                "date = ?, updated = ?, present = 1 WHERE pk = ?",
+                                (source, item.key, item.id, item_to_json(item), item.content_hash, date, upd, pk))
+                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk) VALUES (?, ?, ?)",
+                                (old_source, old_key, pk))
+                self._add_dkeys(pk, item.dedup_keys)
+                counts["new"] += 1
+                seen_pks.append(pk)
+        if present:
+            self.db.execute("UPDATE item SET present = 0 WHERE source = ?", (source,))
+            for chunk in _chunks(seen_pks, 500):
+                self.db.execute(f"UPDATE item SET present = 1 WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
+        return counts
+
+    def _add_dkeys(self, pk: int, keys: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO dkey (dkey, item_pk) VALUES (?, ?)", [(k, pk) for k in keys])
+
+    def delete_items(self, source: str, keys: Iterable[str]) -> int:
+        n = 0
+        for key in keys:
+            n += self.db.execute("DELETE FROM item WHERE source = ? AND key = ?", (source, key)).rowcount
+            self.db.execute("DELETE FROM alias WHERE source = ? AND key = ?", (source, key))
+        return n
+
+    def newest(self, limit: int) -> list[StoredItem]:
+        """The newest ``limit`` items, newest first, ties broken by id (an indexed query)."""
+        rows = self.db.execute(
+            "SELECT pk, id, data, first_seen, date, updated, source FROM item ORDER BY date DESC, id LIMIT ?",
+            (limit,)).fetchall()
+        return self._stored(rows)
+
+    def items_of(self, source: str) -> list[StoredItem]:
+        rows = self.db.execute(
+            "SELECT pk, id, data, first_seen, date, updated, source FROM item WHERE source = ? ORDER BY date DESC, id",
+            (source,)).fetchall()
+        return self._stored(rows)
+
+    def pages(self) -> list[StoredItem]:
+        """Items that carry a local article page."""
+        rows = self.db.execute(
+            "SELECT pk, id, data, first_seen, date, updated, source FROM item "
+            "WHERE json_extract(data, '$.page') IS NOT NULL ORDER BY date DESC, id").fetchall()
+        return self._stored(rows)
+
+    def _stored(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredItem]:
+        also: dict[int, list[str]] = {}
+        pks = [r[0] for r in rows]
+        for chunk in _chunks(pks, 500):
+            for pk, src in self.db.execute(
+                    f"SELECT DISTINCT item_pk, source FROM alias WHERE item_pk IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY source", chunk):
+                also.setdefault(pk, []).append(src)
+        out = []
+        for pk, id_, data, first_seen, date, updated, source in rows:
+            item = item_from_json(data)
+            if item.id != id_ or item.source != source:
+                item = replace(item, id=id_, source=source)
+            out.append(StoredItem(item=item, first_seen=_dt(first_seen) or datetime.now(timezone.utc),
+                                  date=_dt(date) or datetime.now(timezone.utc),
+                                  updated=_dt(updated) or datetime.now(timezone.utc),
+                                  also_in=tuple(s for s in also.get(pk, []) if s != source)))
+        return out
+
+    def purge(self, now: datetime, max_age: float, per_source: int) -> int:
+        """Drop items gone from their feed that are older than ``max_age`` or beyond the newest
+        ``per_source`` of their source."""
+        cutoff = now.timestamp() - max_age
+        n = self.db.execute("DELETE FROM item WHERE present = 0 AND date < ?", (cutoff,)).rowcount
+        n += self.db.execute(
+            "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM (SELECT pk, ROW_NUMBER() OVER "
+            "(PARTITION BY source ORDER BY date DESC, id) AS r FROM item) WHERE r > ?)", (per_source,)).rowcount
+        return n
+
+    def forget_source(self, name: str) -> None:
+        """Drop the fetch state of a source removed from the config (its items stay until retention)."""
+        self.db.execute("DELETE FROM source WHERE name = ?", (name,))
+
+    # ---- local article files -------------------------------------------------------------------
+
+    def files(self, source: str) -> dict[str, tuple[int, int, str | None]]:
+        return {r[0]: (r[1], r[2], r[3]) for r in self.db.execute(
+            "SELECT relpath, size, mtime_ns, key FROM file WHERE source = ?", (source,))}
+
+    def set_file(self, source: str, relpath: str, size: int, mtime_ns: int, key: str | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO file (source, relpath, size, mtime_ns, key) VALUES (?, ?, ?, ?, ?)",
+                        (source, relpath, size, mtime_ns, key))
+
+    def delete_file(self, source: str, relpath: str) -> None:
+        self.db.execute("DELETE FROM file WHERE source = ? AND relpath = ?", (source, relpath))
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
