@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("publish", parents=[common], help="re-render the outputs from the store (no network)")
     sub.add_parser("check", parents=[common], help="validate the config and exit")
+    run = sub.add_parser("run", parents=[common], help="run the scheduled daemon (foreground)")
+    run.add_argument("--serve", action="store_true", help="also serve output.dir over HTTP")
+    run.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8080, help="port for --serve (default 8080)")
+    srv = sub.add_parser("serve", parents=[common], help="serve output.dir over HTTP")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     return p
 
 
@@ -259,7 +266,49 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from feedsvc.daemon import Daemon
+
+    if getattr(args, "verbose", 0) in (0, None) and not getattr(args, "quiet", 0):
+        logging.getLogger().setLevel(logging.INFO)   # a daemon logs one line per event by default
+    serve = (args.host, args.port) if args.serve else None
+    try:
+        daemon = Daemon(config, config.path, serve=serve)
+        return daemon.run()
+    except OSError as exc:
+        print(f"feedsvc: error: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    import signal
+
+    from feedsvc.serve import StaticServer
+
+    try:
+        server = StaticServer(config.output.dir, args.host, args.port)
+    except OSError as exc:
+        print(f"feedsvc: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"serving {config.output.dir} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return EXIT_OK
+
+
 COMMANDS = {
+    "run": cmd_run,
+    "serve": cmd_serve,
     "check": cmd_check,
     "refresh": cmd_refresh,
     "publish": cmd_publish,

@@ -126,9 +126,15 @@ class Gathered:
     warning: str | None = None
 
 
-def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool = True) -> SourceOutcome:
-    """Fetch, parse, normalise and store one source; never raises for a source's own failure."""
+def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool = True,
+                   run: int | None = None) -> SourceOutcome:
+    """Fetch, parse, normalise and store one source; never raises for a source's own failure.
+
+    ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False. ``run`` is the
+    refresh run this belongs to (sources of one run compete by config order for a shared story);
+    default: the runtime's current run."""
     started = time.monotonic()
+    run = rt.run if run is None else run
     lock = source_lock(rt.config.state_dir, source.name)
     try:
         lock.acquire(timeout=SOURCE_LOCK_TIMEOUT)
@@ -145,9 +151,9 @@ def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool 
             return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started)
         try:
             if source.kind == "local":
-                outcome = _refresh_local(rt, store, source, state, now)
+                outcome = _refresh_local(rt, store, source, state, now, run)
             else:
-                outcome = _refresh_feed(rt, store, source, state, now, full)
+                outcome = _refresh_feed(rt, store, source, state, now, full, run)
         except SourceError as exc:
             outcome = _record_failure(rt, store, source, state, now, exc)
         return replace(outcome, seconds=time.monotonic() - started)
@@ -158,7 +164,7 @@ def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool 
 
 
 def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
-                  full: bool) -> SourceOutcome:
+                  full: bool, run: int) -> SourceOutcome:
     assert source.url is not None
     url = state.moved_to or source.url
     etag = None if full else state.etag
@@ -197,8 +203,8 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
         log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
     with store.transaction():
         snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, rt.run)
-        counts = store.apply(source.name, decisions, now, rt.run, present=True)
+        decisions = decide(items, snap, rt.rank, run)
+        counts = store.apply(source.name, decisions, now, run, present=True)
         store.save_state(ok)
     return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"],
                          unchanged=counts["unchanged"], duplicates=counts["duplicates"],
@@ -222,7 +228,7 @@ def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceSt
 
 
 def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
-                   now: datetime) -> SourceOutcome:
+                   now: datetime, run: int) -> SourceOutcome:
     assert source.path is not None
     try:
         scan = articles.scan(source.path)
@@ -273,8 +279,8 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
         live = {i.key for i in items} | {known[r][2] for r in current if r in known and r not in file_keys}
         removed = store.delete_items(source.name, [k for k in old_keys.values() if k not in live])
         snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, rt.run)
-        counts = store.apply(source.name, decisions, now, rt.run, present=False)
+        decisions = decide(items, snap, rt.rank, run)
+        counts = store.apply(source.name, decisions, now, run, present=False)
         for f in changed:
             if f.relpath in file_keys:
                 store.set_file(source.name, f.relpath, f.size, f.mtime_ns, file_keys[f.relpath])
