@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -61,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _JournalFormatter(logging.Formatter):
+    """``<N>message``: journald takes the syslog priority from the prefix (journalctl -p works)."""
+
+    PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = self.PRIORITY.get(record.levelno, 6)
+        return "\n".join(f"<{prio}>{line}" for line in record.getMessage().splitlines() or [""])
+
+
 def setup_logging(verbose: int, quiet: int) -> None:
     level = logging.WARNING
     if verbose >= 2:
@@ -70,7 +81,10 @@ def setup_logging(verbose: int, quiet: int) -> None:
     if quiet:
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("feedsvc: %(levelname)s: %(message)s"))
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter())   # under systemd: journald reads the <N> priority
+    else:
+        handler.setFormatter(logging.Formatter("feedsvc: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -153,8 +153,11 @@ class Daemon:
         if outcome.status != "skipped":
             previous = self._last.get(name)
             level = logging.INFO
-            if outcome.status == "error" and previous is not None and previous.error == outcome.error:
-                level = logging.DEBUG   # the same failure again: logged once per state change
+            if outcome.status == "error":
+                # each failure is logged once per state change, not once per retry
+                level = logging.DEBUG if previous is not None and previous.error == outcome.error else logging.WARNING
+            elif previous is not None and previous.status == "error":
+                log.info("%s: recovered", name)
             log.log(level, "%s", _describe(outcome))
         self._last[name] = outcome
         if outcome.changed:

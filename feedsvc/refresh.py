@@ -304,8 +304,7 @@ def _record_failure(rt: Runtime, store: Store, source: Source, state: SourceStat
     failed = replace(state, last_attempt=now, last_error=exc.message, failures=failures,
                      error_since=state.error_since or now, gone=state.gone or status == 410,
                      retry_after=now + timedelta(seconds=delay))
-    if state.last_error != exc.message:
-        log.warning("%s: %s", source.name, exc.message)
+    log.debug("%s: %s (failure %d)", source.name, exc.message, failures)
     with store.transaction():
         store.save_state(failed)
     return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count)
