@@ -18,7 +18,7 @@ from typing import Any
 
 from feedsvc import __version__
 from feedsvc.config import Config, default_config_path, load_config
-from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.errors import ConfigError, FeedsvcError, PublishError
 from feedsvc.model import SourceOutcome
 
 log = logging.getLogger("feedsvc")
@@ -176,7 +176,8 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
             written += f", {pages} article page{'s' if pages != 1 else ''}"
         print(f"published {report.published.items} items to {config.output.dir} ({written})")
     else:
-        print(f"feedsvc: error: publish failed: {report.publish_error}", file=sys.stderr)
+        print(f"feedsvc: error: publish failed: {report.publish_error} (the previous files stay in place)",
+              file=sys.stderr)
     failed = report.failed
     if failed:
         print(f"feedsvc: {len(failed)} of {len(report.outcomes)} sources failed", file=sys.stderr)
@@ -189,6 +190,9 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     rt = Runtime(config)
     try:
         result = publish(rt)
+    except PublishError as exc:
+        print(f"feedsvc: error: publish failed: {exc} (the previous files stay in place)", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         rt.close()
     written = ", ".join(result.written) or "nothing changed"

@@ -159,7 +159,7 @@ class Daemon:
             elif previous is not None and previous.status == "error":
                 log.info("%s: recovered", name)
             log.log(level, "%s", _describe(outcome))
-        self._last[name] = outcome
+            self._last[name] = outcome
         if outcome.changed:
             self.request_publish()
         self._maybe_reschedule(source)
