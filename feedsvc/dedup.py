@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -64,9 +64,10 @@ def dedup_keys(canonical: str | None, guid: str | None, guid_is_permalink: bool)
 
 
 def _looks_global(guid: str) -> bool:
-    """Ids designed to be globally unique (tag:, urn:uuid:) mean the same story wherever seen."""
+    """Ids designed to be globally unique (tag:, urn:uuid:, and http(s) URLs even when the feed
+    says they are not permalinks) mean the same story wherever seen."""
     g = guid.lower()
-    return g.startswith(("tag:", "urn:uuid:"))
+    return g.startswith(("tag:", "urn:uuid:", "http://", "https://"))
 
 
 class Action(Enum):
@@ -103,17 +104,30 @@ def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], r
     """Decide what to do with each incoming item of one source.
 
     ``rank`` gives each source's position in the config (lower wins ties within a run); ``run`` is
-    the current refresh run. Repeats inside ``items`` (same key, or same dedup key) count once:
-    the first occurrence in document order is kept.
+    the current refresh run.
+
+    Within a source an entry is identified by its key (guid, else link, else a hash) alone: a
+    repeat of a key inside ``items`` counts once (the first occurrence in document order is kept),
+    but two entries with different keys are two items even when they share a link (a podcast
+    whose every episode links to its home page, a linkblog with one page per day).
+
+    Dedup keys match across sources only. A dedup key that several distinct entries of this batch
+    share names a page, not a story, so it is dropped from those items: it neither matches another
+    source's item nor is stored for others to match.
     """
+    owners: dict[str, set[str]] = {}
+    for item in items:
+        for k in item.dedup_keys:
+            owners.setdefault(k, set()).add(item.key)
+    ambiguous = {k for k, keys in owners.items() if len(keys) > 1}
     decisions: list[Decision] = []
     seen_keys: set[str] = set()
-    seen_dedup: set[str] = set()
     for item in items:
-        if item.key in seen_keys or any(k in seen_dedup for k in item.dedup_keys):
+        if item.key in seen_keys:
             continue
         seen_keys.add(item.key)
-        seen_dedup.update(item.dedup_keys)
+        if ambiguous and any(k in ambiguous for k in item.dedup_keys):
+            item = replace(item, dedup_keys=tuple(k for k in item.dedup_keys if k not in ambiguous))
         known = snapshot.own.get(item.key)
         if known is not None:
             if known.source != item.source:
@@ -123,13 +137,10 @@ def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], r
             else:
                 decisions.append(Decision(Action.UPDATE, item, known))
             continue
-        other = next((snapshot.by_dedup_key[k] for k in item.dedup_keys if k in snapshot.by_dedup_key), None)
+        other = next((snapshot.by_dedup_key[k] for k in item.dedup_keys
+                      if k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
         if other is None:
             decisions.append(Decision(Action.NEW, item))
-        elif other.source == item.source:
-            # the same source re-keyed a story it already has (new guid, same link): an update of it
-            action = Action.UNCHANGED if other.content_hash == item.content_hash else Action.UPDATE
-            decisions.append(Decision(action, item, other))
         elif other.run == run and rank.get(item.source, 1 << 30) < rank.get(other.source, 1 << 30):
             decisions.append(Decision(Action.TAKEOVER, item, other))
         else:

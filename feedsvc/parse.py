@@ -39,8 +39,11 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
     ctype = (headers or {}).get("content-type", "")
     if _looks_like_json(content, ctype):
         return parse_json_feed(source, content, url, max_entries)
-    # without a Content-Type feedparser flags every document as bozo; XML's own declaration decides
-    response_headers = {"content-location": url, "content-type": ctype or "application/xml"}
+    # without a Content-Type feedparser flags every document as bozo; XML's own declaration decides.
+    # No Content-Location: feedparser would resolve every guid without isPermaLink="false" (and
+    # every Atom id) against it, turning "alpha-0007" into "https://host/feed/alpha-0007". Links
+    # are resolved against the feed URL later, in normalise, from each entry's ``base``.
+    response_headers = {"content-type": ctype or "application/xml"}
     if headers and "content-language" in headers:
         response_headers["content-language"] = headers["content-language"]
     try:
@@ -61,11 +64,14 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
             raise ParseError(source, f"not a feed: {reason}", url)
         if d.get("bozo"):
             raise ParseError(source, f"feed yields no entries: {warning}", url)
-    feed_base = _base(feed.get("title_detail")) or url
-    raw = tuple(_entry(e, feed_base) for e in entries[:max_entries])
+    feed_base = _base(feed.get("title_detail"), url) or url
+    is_rss = str(d.get("version") or "").startswith("rss")
+    not_permalinks = _guids_not_permalink(content) if is_rss else frozenset()
+    raw = tuple(_entry(e, feed_base, is_rss, not_permalinks) for e in entries[:max_entries])
+    feed_link = _text(feed.get("link"))
     return ParsedFeed(
         title=_text(feed.get("title")),
-        link=_text(feed.get("link")),
+        link=urljoin(url, feed_link) if feed_link and _URL_RE.match(url) else feed_link,
         id=_text(feed.get("id")),
         entries=raw,
         warning=warning,
@@ -204,12 +210,26 @@ def _text(value: Any) -> str | None:
     return s or None
 
 
-def _base(detail: Any) -> str | None:
+def _base(detail: Any, url: str) -> str | None:
+    """An element's xml:base, resolved against the feed URL (it may be relative)."""
     if isinstance(detail, dict):
         b = detail.get("base")
         if b:
-            return str(b)
+            return urljoin(url, str(b)) if _URL_RE.match(url) else str(b)
     return None
+
+
+_GUID_FALSE = re.compile(rb"<guid\b[^>]*?\bisPermaLink\s*=\s*[\"']?\s*false[^>]*>\s*(?:<!\[CDATA\[)?"
+                         rb"([^<\]]*?)\s*(?:\]\]>)?\s*</guid\s*>", re.I)
+
+
+def _guids_not_permalink(content: bytes) -> frozenset[str]:
+    """The RSS guids marked isPermaLink="false". feedparser does not keep the attribute: its
+    ``guidislink`` is also false for a permalink guid written after the item's <link>."""
+    if b"ermalink" not in content and b"ERMALINK" not in content:
+        return frozenset()
+    return frozenset(html.unescape(m.group(1).decode("utf-8", "replace")).strip()
+                     for m in _GUID_FALSE.finditer(content))
 
 
 def _date(parsed: Any) -> datetime | None:
@@ -270,26 +290,31 @@ def _enclosures(e: Any) -> tuple[Enclosure, ...]:
     return tuple(out)
 
 
-def _entry(e: Any, feed_base: str) -> RawEntry:
+def _entry(e: Any, feed_base: str, is_rss: bool = False,
+           not_permalinks: frozenset[str] = frozenset()) -> RawEntry:
     content_html = None
     content_base = None
     contents = e.get("content") or []
     if contents:
         best = next((c for c in contents if c.get("type") in _HTML_TYPES), contents[0])
         content_html = _html_value(best, best.get("value"))
-        content_base = _base(best)
+        content_base = _base(best, feed_base)
     summary_html = _html_value(e.get("summary_detail"), e.get("summary"))
     if summary_html is not None and content_html is not None and summary_html.strip() == content_html.strip():
         summary_html = None
     title_detail = e.get("title_detail") or {}
     guid = _text(e.get("id"))
-    guid_is_permalink = bool(e.get("guidislink")) and guid is not None and bool(_URL_RE.match(guid))
+    if is_rss:   # RSS: a guid is a permalink unless it says isPermaLink="false"
+        guid_is_permalink = guid is not None and bool(_URL_RE.match(guid)) and guid not in not_permalinks
+    else:
+        guid_is_permalink = bool(e.get("guidislink")) and guid is not None and bool(_URL_RE.match(guid))
     tags = []
     for t in e.get("tags") or []:
         term = _text(t.get("term")) or _text(t.get("label"))
         if term and term not in tags:
             tags.append(term)
-    base = content_base or _base(e.get("summary_detail")) or _base(title_detail) or feed_base
+    base = (content_base or _base(e.get("summary_detail"), feed_base) or _base(title_detail, feed_base)
+            or feed_base)
     return RawEntry(
         guid=guid,
         guid_is_permalink=guid_is_permalink,
@@ -297,8 +322,10 @@ def _entry(e: Any, feed_base: str) -> RawEntry:
         title=_text(e.get("title")),
         title_is_html=title_detail.get("type") in _HTML_TYPES if isinstance(title_detail, dict) else False,
         authors=_persons(e),
-        published=_date(e.get("published_parsed")),
-        updated=_date(e.get("updated_parsed")),
+        published=_date(dict.get(e, "published_parsed")),
+        # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed with a
+        # DeprecationWarning; an RSS pubDate is a publication date, not an update
+        updated=_date(dict.get(e, "updated_parsed")),
         summary=summary_html,
         content=content_html,
         categories=tuple(tags),
