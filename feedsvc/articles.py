@@ -14,8 +14,9 @@ Plain-text format (``.txt``)::
     Date: 2026-11-22T16:00:00+01:00
     Tags: local, gardening
 
-A paragraph made only of ``Key: value`` lines with known keys (Author, Date, Tags, Link, Id,
-Summary), each key not set before, is metadata; every other line is body text and is kept.
+A line that is only ``Key: value`` with a known key (Author, Date, Tags, Link, Id, Summary), the
+first of its kind, is metadata wherever it stands, and is removed from the body; every other line
+is body text and is kept (a line right after ``Author:`` included).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ARTICLE_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                     ".html": "html", ".htm": "html"}
 META_KEYS = {"author", "date", "tags", "link", "id", "summary"}
 _META_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1, not \t \n \r
 _BACKUP = re.compile(r"(~|\.swp|\.swo|\.bak|\.orig|\.tmp|\.part)$|^#.*#$", re.I)
 
 
@@ -216,7 +217,7 @@ def parse_article(source: str, relpath: str, data: bytes) -> ParsedArticle:
     elif kind == "html":
         meta, body_html, title = _html(text)
     else:
-        meta, body_html, title = _plain(text)
+        meta, body_html, title = _plain(text, warnings)
     if not title:
         title = PurePosixPath(relpath).stem.replace("-", " ").replace("_", " ")
     published = None
@@ -255,16 +256,23 @@ def _as_list(value: Any) -> list[str]:
     return [v.strip() for v in str(value).split(",")]
 
 
-def _plain(text: str) -> tuple[dict[str, str], str, str]:
+def _plain(text: str, warnings: list[str] | None = None) -> tuple[dict[str, str], str, str]:
+    """Plain text → (metadata, body HTML, title). The first non-blank line is the title. A line
+    standing on its own as ``Key: value`` with a known key (the first of its kind) is metadata
+    wherever it is; every other line is body text and is kept, paragraphs split on blank lines."""
     lines = text.split("\n")
     i = 0
     while i < len(lines) and not lines[i].strip():
         i += 1
     title = lines[i].strip() if i < len(lines) else ""
-    rest = lines[i + 1:]
+    meta: dict[str, str] = {}
     paragraphs: list[list[str]] = []
     current: list[str] = []
-    for line in rest:
+    for line in lines[i + 1:]:
+        m = _META_LINE.match(line)
+        if m and _is_meta(m.group(1).lower(), m.group(2), meta, warnings):
+            meta[m.group(1).lower()] = m.group(2)
+            continue
         if line.strip():
             current.append(line.rstrip())
         elif current:
@@ -272,19 +280,20 @@ def _plain(text: str) -> tuple[dict[str, str], str, str]:
             current = []
     if current:
         paragraphs.append(current)
-    meta: dict[str, str] = {}
-    body: list[str] = []
-    for para in paragraphs:
-        parsed = [_META_LINE.match(line) for line in para]
-        keys = [m.group(1).lower() for m in parsed if m]
-        if (all(parsed) and all(k in META_KEYS for k in keys) and len(set(keys)) == len(keys)
-                and not any(k in meta for k in keys)):
-            for m in parsed:
-                assert m is not None
-                meta[m.group(1).lower()] = m.group(2)
-        else:
-            body.append("<p>" + "\n".join(html.escape(line.strip(), quote=False) for line in para) + "</p>")
+    body = ["<p>" + "\n".join(html.escape(line.strip(), quote=False) for line in para) + "</p>"
+            for para in paragraphs]
     return meta, "\n".join(body), title
+
+
+def _is_meta(key: str, value: str, meta: dict[str, str], warnings: list[str] | None) -> bool:
+    if key not in META_KEYS or key in meta or not value:
+        return False
+    if key == "date" and parse_date(value) is None:
+        # "Date: to be announced" in the prose: keep the line rather than lose it
+        if warnings is not None:
+            warnings.append(f"unreadable date {value!r} kept as body text")
+        return False
+    return True
 
 
 def _front_matter(text: str, warnings: list[str]) -> tuple[dict[str, Any], str]:

@@ -19,7 +19,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -130,10 +130,16 @@ def entry_key(raw: RawEntry, link: str | None) -> str:
     return "h:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
 
+GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
+
+
 def published_id(source: str, key: str, guid: str | None) -> str:
-    """The id published for an item: the feed's guid when it is a valid IRI, else a urn:uuid
-    derived from the source name and the entry key (stable across runs and machines)."""
-    if guid and is_iri(guid) and len(guid) <= 1000:
+    """The id published for an item: the feed's guid when it is a valid IRI in a scheme meant to
+    be globally unique (http(s), tag:, urn:), else a urn:uuid derived from the source name and the
+    entry key (stable across runs and machines). "alpha-0007" or "post:7" would otherwise be
+    published as is and collide with another feed's "post:7"."""
+    if (guid and is_iri(guid) and len(guid) <= 1000
+            and guid.split(":", 1)[0].lower() in GLOBAL_ID_SCHEMES):
         return guid
     return "urn:uuid:" + str(uuid.uuid5(ID_NAMESPACE, f"{source}\n{key}"))
 
@@ -142,6 +148,23 @@ def content_hash(item_fields: dict[str, object]) -> str:
     """Stable hash of what a reader sees; 'updated' is excluded (noisy). Pinned by a test."""
     blob = json.dumps(item_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    """Aware UTC (a naive datetime is taken as UTC)."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def normalise_origin(origin: Origin, base: str | None) -> Origin:
+    """The source feed's metadata, made safe to publish: plain-text title, http(s) links only
+    (never a local file: URL), an id only when it is an IRI."""
+    oid = clean_text(origin.id).strip() if origin.id else ""
+    return Origin(title=plain_text(origin.title, False, MAX_TITLE) or None,
+                  link=absolute_url(origin.link, None),
+                  id=oid if oid and is_iri(oid) and not oid.lower().startswith("file:") else None,
+                  home=absolute_url(origin.home, base))
 
 
 def normalise(raw: RawEntry, ctx: SourceContext, now: datetime) -> Item:
@@ -179,14 +202,15 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime) -> Item:
             enclosures.append(Enclosure(url=u, type=plain_text(e.type, False, 100) or None,
                                         length=e.length if e.length and e.length > 0 else None))
     limit = now + FUTURE_SLACK
-    published = raw.published if raw.published and raw.published <= limit else None
-    updated = raw.updated if raw.updated and raw.updated <= limit else None
+    published = _utc(raw.published)
+    published = published if published and published <= limit else None
+    updated = _utc(raw.updated)
+    updated = updated if updated and updated <= limit else None
     canonical = canonical_link(declared or link) if (declared or link) else None
     keys = dedup_keys(canonical, guid, raw.guid_is_permalink)
     if raw.page is not None and declared:
         keys = tuple(dict.fromkeys(keys + (canonical_link(declared) or "",)).keys() - {""})
-    origin = Origin(title=plain_text(ctx.origin.title, False, MAX_TITLE) or None,
-                    link=ctx.origin.link, id=ctx.origin.id, home=ctx.origin.home)
+    origin = normalise_origin(ctx.origin, ctx.base_url)
     fields: dict[str, object] = {
         "title": title, "link": link, "summary": summary, "content": content,
         "authors": [[a.name, a.email, a.uri] for a in authors],

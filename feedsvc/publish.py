@@ -30,7 +30,7 @@ from feedsvc import __version__
 from feedsvc.config import Config, Site
 from feedsvc.errors import PublishError
 from feedsvc.model import Item, Person, StoredItem
-from feedsvc.normalise import plain_text
+from feedsvc.normalise import MAX_TITLE, absolute_url, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,10 @@ class _FeedsvcEntry(BaseEntryExtension):
             etree.SubElement(entry, "enclosure", url=enc.url, length=str(enc.length or 0),
                              type=enc.type or "application/octet-stream")
         src = d.get("source")
-        if src is not None and src.get("url"):
-            etree.SubElement(entry, "source", url=src["url"]).text = src["title"]
+        # <source url> names the source's feed; a feed read from a file has no public URL, so
+        # its home page stands in
+        if src is not None and (src.get("url") or src.get("home")):
+            etree.SubElement(entry, "source", url=src.get("url") or src["home"]).text = src["title"]
         return entry
 
 
@@ -286,9 +288,12 @@ def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | No
     out = {}
     for s in config.sources:
         ftitle, fhome = feed_meta.get(s.name, (None, None))
-        out[s.name] = SourceInfo(name=s.name, title=s.title or ftitle or s.name,
-                                 url=s.url if s.kind == "feed" and not s.url.startswith("file:") else None,  # type: ignore[union-attr]
-                                 home=fhome)
+        # the feed's own title and link come from the network: make them XML-safe plain text and
+        # an http(s) URL; a file: URL is a local path, never published
+        out[s.name] = SourceInfo(name=s.name,
+                                 title=s.title or plain_text(ftitle, False, MAX_TITLE) or s.name,
+                                 url=absolute_url(s.url, None) if s.kind == "feed" else None,
+                                 home=absolute_url(fhome, None))
     return out
 
 
