@@ -1,0 +1,265 @@
+"""config.yaml → Config: the contract shape, paths relative to the file, durations, and one clear
+error naming the key (and line) for every kind of mistake — in-process and through the CLI (exit 2,
+no traceback)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+from feedsvc.config import load_config, parse_duration
+from feedsvc.errors import ConfigError
+from helpers_feedsvc import cli
+
+GOOD = """\
+site:
+  title: "Example Planet"
+  url: "http://127.0.0.1:8080"
+  description: "d"
+output:
+  dir: "out/public"
+  max_items: 7
+state_dir: "var/state"
+schedule:
+  interval: "15m"
+sources:
+  - name: "articles"
+    path: "articles"
+  - name: "python-blog"
+    url: "https://blog.python.org/feeds/posts/default"
+    interval: "1h"
+  - name: "saved"
+    url: "file:samples/feed.xml"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def test_contract_shape_loads_with_paths_relative_to_the_config_file(tmp_path, monkeypatch):
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    path = write(sub, GOOD)
+    monkeypatch.chdir(tmp_path)          # not the config's directory: paths must not follow the cwd
+    cfg = load_config(Path("etc/config.yaml"))
+    assert cfg.site.title == "Example Planet"
+    assert cfg.site.url == "http://127.0.0.1:8080/"        # a trailing slash is added
+    assert cfg.site.id == cfg.site.url                     # id defaults to url
+    assert cfg.output.dir == sub.resolve() / "out" / "public"
+    assert cfg.output.max_items == 7
+    assert cfg.state_dir == sub.resolve() / "var" / "state"
+    assert cfg.interval == 900
+    assert [s.name for s in cfg.sources] == ["articles", "python-blog", "saved"]
+    arts, blog, saved = cfg.sources
+    assert arts.kind == "local" and arts.path == sub.resolve() / "articles"
+    assert arts.interval == 900                            # inherits schedule.interval
+    assert blog.kind == "feed" and blog.interval == 3600   # per-source override
+    assert saved.kind == "feed" and saved.url == "file:samples/feed.xml"
+    assert cfg.path == path.resolve()
+
+
+def test_site_id_kept_when_given(tmp_path):
+    p = write_config(tmp_path, [{"name": "a", "path": "a"}],
+                     site={"id": "tag:example.org,2024:planet", "author": "Ed", "language": "en"})
+    cfg = load_config(p)
+    assert cfg.site.id == "tag:example.org,2024:planet"
+    assert cfg.site.author == "Ed" and cfg.site.language == "en"
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("90s", 90), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400), (45, 45), ("2 h", 7200),
+])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["soon", "15 minutes", "", "0s", -5, 0, True, "1.5h", "h"])
+def test_bad_durations_rejected(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+# Every mistake: (yaml text, the key the message must name, the line it is on)
+BAD = {
+    "unknown top-level key": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources: []
+        colour: red
+        """, "colour", 3),
+    "unknown source key": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: a
+            urll: "https://x.org/feed"
+        """, "sources[0].urll", 4),
+    "unknown site key": ("""\
+        site:
+          title: T
+          url: "http://x.org/"
+          tittle: oops
+        sources: []
+        """, "site.tittle", 4),
+    "wrong type for max_items": ("""\
+        site: {title: T, url: "http://x.org/"}
+        output:
+          max_items: "lots"
+        sources: []
+        """, "output.max_items", 3),
+    "wrong type for site": ("""\
+        site: "Example"
+        sources: []
+        """, "site", 1),
+    "sources not a list": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          name: a
+        """, "sources", 2),
+    "title is a list": ("""\
+        site:
+          title: [a, b]
+          url: "http://x.org/"
+        sources: []
+        """, "site.title", 2),
+    "both path and url": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: ok
+            path: articles
+          - name: both
+            path: articles
+            url: "https://x.org/feed"
+        """, "sources[1]", 5),
+    "neither path nor url": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: lonely
+        """, "sources[0]", 3),
+    "duplicate source names": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: blog
+            url: "https://a.org/feed"
+          - name: blog
+            url: "https://b.org/feed"
+        """, "sources[1].name", 5),
+    "ftp url": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: old
+            url: "ftp://x.org/feed.xml"
+        """, "sources[0].url", 4),
+    "bad source interval": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: a
+            url: "https://x.org/feed"
+            interval: "every now and then"
+        """, "sources[0].interval", 5),
+    "bad schedule interval": ("""\
+        site: {title: T, url: "http://x.org/"}
+        schedule:
+          interval: 15 minutes
+        sources: []
+        """, "schedule.interval", 3),
+    "bad source name": ("""\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: "my blog"
+            url: "https://x.org/feed"
+        """, "sources[0].name", 3),
+    "site url not http": ("""\
+        site: {title: T, url: "ftp://x.org/"}
+        sources: []
+        """, "site.url", 1),
+    "missing site title": ("""\
+        site: {url: "http://x.org/"}
+        sources: []
+        """, "site.title", 1),
+    "missing sources": ("""\
+        site: {title: T, url: "http://x.org/"}
+        """, "sources", None),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_config_error_names_the_key_and_line(tmp_path, case):
+    text, key, line = BAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    err = ei.value
+    assert err.key == key
+    assert key in str(err)
+    if line is not None:
+        assert err.line == line
+        assert f"config.yaml:{line}:" in str(err)
+
+
+def test_both_path_and_url_message_mentions_both(tmp_path):
+    path = write(tmp_path, BAD["both path and url"][0])
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    assert "'path'" in str(ei.value) and "'url'" in str(ei.value)
+
+
+def test_yaml_syntax_error_gives_line(tmp_path):
+    path = write(tmp_path, """\
+        site: {title: T, url: "http://x.org/"}
+        sources:
+          - name: a
+           url: [unclosed
+        """)
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    assert ei.value.line is not None and "YAML" in str(ei.value)
+
+
+# The same mistakes through the real command: exit 2, one message naming the key, no traceback.
+CLI_CASES = ["unknown top-level key", "unknown source key", "wrong type for max_items",
+             "both path and url", "duplicate source names", "ftp url", "bad source interval"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_cli_bad_config_exit_2_names_the_key(tmp_path, case):
+    text, key, line = BAD[case]
+    write(tmp_path, text)
+    for command in ("check", "refresh"):
+        r = cli(command, cwd=tmp_path)
+        assert r.returncode == 2, (command, r.stdout, r.stderr)
+        assert key in r.stderr
+        assert f":{line}:" in r.stderr
+        assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+        assert r.stderr.strip().count("\n") == 0          # one clear message
+    assert not (tmp_path / "public").exists()             # nothing ran
+    assert not (tmp_path / "state").exists()
+
+
+def test_cli_missing_config_is_exit_2(tmp_path):
+    r = cli("check", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "config.yaml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_config_location_flag_env_and_default(tmp_path):
+    good = tmp_path / "good"
+    good.mkdir()
+    write_config(good, [{"name": "a", "path": "a"}])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write(bad, BAD["ftp url"][0])
+    # default: ./config.yaml in the working directory
+    assert cli("check", cwd=good).returncode == 0
+    assert cli("check", cwd=bad).returncode == 2
+    # $FEEDSVC_CONFIG beats the default
+    r = cli("check", cwd=bad, env={"FEEDSVC_CONFIG": str(good / "config.yaml")})
+    assert r.returncode == 0 and str(good / "config.yaml") in r.stdout
+    # --config beats both
+    r = cli("--config", str(bad / "config.yaml"), "check", cwd=good,
+            env={"FEEDSVC_CONFIG": str(good / "config.yaml")})
+    assert r.returncode == 2 and "sources[0].url" in r.stderr
