@@ -17,7 +17,7 @@ import html
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from feedsvc import __version__
 from feedsvc.config import Config, Site
 from feedsvc.errors import PublishError
 from feedsvc.model import Item, Person, StoredItem
-from feedsvc.normalise import MAX_TITLE, absolute_url, plain_text
+from feedsvc.normalise import MAX_TITLE, absolute_url, clean_text, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,17 @@ def _summary(item: Item) -> str:
     return html.escape(text, quote=False) if text else ""
 
 
+def _safe(site: Site, sources: dict[str, SourceInfo]) -> tuple[Site, dict[str, SourceInfo]]:
+    """Site and source strings made XML-safe: items are cleaned by normalise, but a YAML
+    "\\0" escape in a title would otherwise make lxml refuse the whole feed."""
+    site = replace(site, title=clean_text(site.title), description=clean_text(site.description),
+                   author=clean_text(site.author) or None, language=clean_text(site.language) or None)
+    return site, {k: replace(v, title=clean_text(v.title)) for k, v in sources.items()}
+
+
 def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
                self_url: str) -> FeedGenerator:
+    site, sources = _safe(site, sources)
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _FeedsvcFeed, _FeedsvcEntry, atom=True, rss=True)
     fg.id(site.id)
@@ -186,7 +195,7 @@ def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
 
 def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo]) -> bytes:
     fg = build_feed(site, items, sources, site.url + "rss.xml")
-    fg.description(site.description)
+    fg.description(clean_text(site.description) or site.title)
     return fg.rss_str(pretty=True)
 
 
