@@ -226,8 +226,6 @@ _GUID_FALSE = re.compile(rb"<guid\b[^>]*?\bisPermaLink\s*=\s*[\"']?\s*false[^>]*
 def _guids_not_permalink(content: bytes) -> frozenset[str]:
     """The RSS guids marked isPermaLink="false". feedparser does not keep the attribute: its
     ``guidislink`` is also false for a permalink guid written after the item's <link>."""
-    if b"ermalink" not in content and b"ERMALINK" not in content:
-        return frozenset()
     return frozenset(html.unescape(m.group(1).decode("utf-8", "replace")).strip()
                      for m in _GUID_FALSE.finditer(content))
 

@@ -319,13 +319,15 @@ def publish(rt: Runtime) -> PublishResult:
     lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
     try:
         store = rt.store()
+        # purge first: rendering items that are about to be dropped would make the next refresh,
+        # with nothing new, rewrite the outputs without them
+        with store.transaction():
+            store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
         items = store.newest(cfg.output.max_items)
         pages = store.pages()
         meta = {s.name: (s.feed_title, s.feed_link) for s in store.states()}
         files = render_all(cfg, items, pages, source_infos(cfg, meta))
         written = write_all(cfg.output.dir, files)
-        with store.transaction():
-            store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
     finally:
         lock.release()
     for rel in written:

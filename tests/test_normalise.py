@@ -201,3 +201,63 @@ def test_any_text_gives_xml_safe_fields(title, body, guid):
 
 def test_plain_text_of_nothing():
     assert plain_text(None) == "" and plain_text("") == ""
+
+
+# ---- from feed bytes (parse → normalise) ---------------------------------------------------------
+
+from feedsvc.parse import parse_feed  # noqa: E402
+
+FEED_URL = "https://host.example/blog/feed.xml"
+
+
+def from_feed(body: str, url: str = FEED_URL):
+    parsed = parse_feed("src", body.encode("utf-8"), url, {"content-type": "application/rss+xml"})
+    c = SourceContext("src", Origin(parsed.title, url, parsed.id, parsed.link), url, "http://127.0.0.1:8080/")
+    return parsed, [normalise(e, c, T0) for e in parsed.entries]
+
+
+def rss_doc(items: str) -> str:
+    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><link>/blog/</link>'
+            f'<description>d</description>{items}</channel></rss>')
+
+
+def test_guids_are_kept_as_written_not_resolved_against_the_feed_url():
+    _, items = from_feed(rss_doc('<item><title>a</title><link>/a</link><guid>alpha-0007</guid></item>'
+                                 '<item><title>b</title><guid isPermaLink="false">beta-1</guid></item>'))
+    assert items[0].key == "g:alpha-0007" and items[0].id.startswith("urn:uuid:")
+    assert items[0].link == "https://host.example/a"
+    assert items[1].key == "g:beta-1" and items[1].link is None
+
+
+def test_permalink_guid_detected_whatever_the_element_order():
+    for item_xml in ('<item><title>a</title><link>https://proxy.example/1</link>'
+                     '<guid isPermaLink="true">https://news.example/s</guid></item>',
+                     '<item><title>a</title><link>https://proxy.example/1</link>'
+                     '<guid>https://news.example/s</guid></item>',
+                     '<item><title>a</title><guid>https://news.example/s</guid>'
+                     '<link>https://proxy.example/1</link></item>'):
+        _, (it,) = from_feed(rss_doc(item_xml))
+        assert "link:https://news.example/s" in it.dedup_keys, item_xml
+        assert it.link == "https://proxy.example/1"
+    _, (it,) = from_feed(rss_doc('<item><title>a</title><link>https://proxy.example/1</link>'
+                                 '<guid isPermaLink="false">https://news.example/s</guid></item>'))
+    assert "link:https://news.example/s" not in it.dedup_keys
+    assert "id:https://news.example/s" in it.dedup_keys      # still the same story if seen elsewhere
+
+
+def test_rss_pubdate_is_published_not_updated():
+    _, (it,) = from_feed(rss_doc('<item><title>a</title><guid>g</guid>'
+                                 '<pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item>'))
+    assert it.published == datetime(2024, 1, 1, 10, tzinfo=timezone.utc) and it.updated is None
+
+
+def test_relative_links_resolve_against_xml_base_and_feed_url():
+    body = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="/site/">'
+            '<title>F</title><id>urn:x</id><updated>2024-01-01T00:00:00Z</updated><link href="./"/>'
+            '<entry><id>tag:x,2024:1</id><title>t</title><link href="posts/1"/>'
+            '<updated>2024-01-01T00:00:00Z</updated>'
+            '<content type="html">&lt;img src="img/p.png"&gt;</content></entry></feed>')
+    parsed, (it,) = from_feed(body)
+    assert it.link == "https://host.example/site/posts/1"
+    assert 'src="https://host.example/site/img/p.png"' in it.content
+    assert parsed.link == "https://host.example/site/"

@@ -578,3 +578,24 @@ def test_bundled_config_works_offline(tmp_path):
         assert b"file:" not in doc
     r = refresh(tmp_path)
     assert "nothing changed" in r.stdout
+
+
+def test_items_outlive_their_feed_until_retention_and_a_purge_is_published_at_once(tmp_path, feed_server):
+    old = {"title": "Old story", "link": "https://a.example/old", "guid": "old",
+           "date": "Mon, 01 Jan 2018 10:00:00 GMT"}
+    recent = {"title": "Recent story", "link": "https://a.example/recent", "guid": "recent",
+              "date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 86400))}
+    new = {"title": "New story", "link": "https://a.example/new", "guid": "new",
+           "date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 3600))}
+    url = feed_server.add("/a.xml", rss([recent, old]))
+    write_config(tmp_path, [{"name": "a", "url": url}], retention={"max_age": "30d"})
+    refresh(tmp_path)
+    assert published(tmp_path / "public").titles() == ["Recent story", "Old story"]
+    # both drop out of the feed: the recent one stays (within retention), the old one goes now
+    feed_server.add("/a.xml", rss([new]))
+    refresh(tmp_path)
+    assert published(tmp_path / "public").titles() == ["New story", "Recent story"]
+    # and the next refresh, with nothing new, writes nothing
+    before = mtimes(tmp_path / "public")
+    r = refresh(tmp_path)
+    assert "nothing changed" in r.stdout and mtimes(tmp_path / "public") == before
