@@ -58,16 +58,18 @@ def dedup_keys(canonical: str | None, guid: str | None, guid_is_permalink: bool)
         c = canonical_link(guid)
         if c and "link:" + c not in keys:
             keys.append("link:" + c)
-    elif guid and _looks_global(guid):
+    if guid and _looks_global(guid):
+        # the guid is published as the item's id (see normalise.published_id): two sources with
+        # the same one must be one item, or the combined feed would carry the id twice
         keys.append("id:" + guid)
     return tuple(keys)
 
 
 def _looks_global(guid: str) -> bool:
-    """Ids designed to be globally unique (tag:, urn:uuid:, and http(s) URLs even when the feed
-    says they are not permalinks) mean the same story wherever seen."""
+    """Ids designed to be globally unique (tag:, urn:, and http(s) URLs even when the feed says
+    they are not permalinks) mean the same story wherever seen."""
     g = guid.lower()
-    return g.startswith(("tag:", "urn:uuid:", "http://", "https://"))
+    return g.startswith(("tag:", "urn:", "http://", "https://"))
 
 
 class Action(Enum):

@@ -262,7 +262,14 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
         file_keys[f.relpath] = item.key
     for w in warnings:
         log.warning("%s: %s", source.name, w)
-    warning = "; ".join(warnings)[:1000] or None
+    # files skipped on an earlier scan and untouched since are still skipped: keep saying so in
+    # the source's warning (status, summary line), without logging the same WARNING every run
+    still = [f"{rel}: still skipped (not a readable article)" for rel in sorted(current)
+             if rel in known and rel not in file_keys and known[rel][2] is None
+             and known[rel][:2] == (current[rel].size, current[rel].mtime_ns)]
+    for w in still:
+        log.info("%s: %s", source.name, w)
+    warning = "; ".join(warnings + still)[:1000] or None
     ok = replace(state, last_attempt=now, last_success=now, last_error=None, error_since=None,
                  failures=0, warning=warning, feed_title=origin.title, feed_link=origin.home)
     if not changed and not deleted:

@@ -58,11 +58,21 @@ def test_dedup_keys():
     assert dedup_keys("https://e.org/a", None, False) == ("link:https://e.org/a",)
     # a permalink guid is a link key too
     assert dedup_keys("https://proxy.example/x", "https://E.org/a#c", True) == \
-        ("link:https://proxy.example/x", "link:https://e.org/a")
-    # globally unique ids match across sources; a local guid does not
+        ("link:https://proxy.example/x", "link:https://e.org/a", "id:https://E.org/a#c")
+    # ids published as they are (http(s), tag:, urn:) match across sources; a local guid does not
     assert dedup_keys(None, "tag:e.org,2024:1", False) == ("id:tag:e.org,2024:1",)
     assert dedup_keys(None, "urn:uuid:0e2f", False) == ("id:urn:uuid:0e2f",)
+    assert dedup_keys(None, "http://e.org/?p=1", False) == ("id:http://e.org/?p=1",)
     assert dedup_keys(None, "alpha-0007", False) == ()
+
+
+def test_same_published_id_from_two_sources_is_one_story():
+    # an RDF item (rdf:about, a permalink) and an RSS guid isPermaLink="false" with the same URL
+    a = it(source="first", guid="http://example.com/1", guid_is_permalink=True)
+    b = it(source="second", guid="http://example.com/1", guid_is_permalink=False, title="Other")
+    assert a.id == b.id
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in a.dedup_keys})
+    assert decide([b], snap, RANK, 2)[0].action is Action.DUPLICATE
 
 
 # ---- decide ----------------------------------------------------------------------------------

@@ -92,6 +92,20 @@ def stored_count(db: Path, source: str) -> int:
         return 0
 
 
+def assert_safe_html(fragment: str) -> None:
+    """No script/style/iframe element, no event handler, no javascript: URL in an HTML fragment."""
+    from lxml import html as lhtml
+
+    root = lhtml.fragment_fromstring(fragment, create_parent="div")
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        assert el.tag not in ("script", "style", "iframe", "object", "embed", "form"), el.tag
+        for name, value in el.attrib.items():
+            assert not name.lower().startswith("on"), (el.tag, name)
+            assert not value.strip().lower().startswith(("javascript:", "vbscript:", "data:")), value
+
+
 def refresh(tmp: Path, *names: str, ok: bool = True):
     r = cli("refresh", *names, cwd=tmp)
     if ok:
@@ -599,3 +613,102 @@ def test_items_outlive_their_feed_until_retention_and_a_purge_is_published_at_on
     before = mtimes(tmp_path / "public")
     r = refresh(tmp_path)
     assert "nothing changed" in r.stdout and mtimes(tmp_path / "public") == before
+
+
+# ---- in process, with an injected clock and a fake of our own Fetcher -----------------------------
+
+def test_undated_remote_items_get_the_time_first_seen_stored_once(tmp_path):
+    from feedsvc.config import load_config
+    from feedsvc.refresh import Runtime, refresh as run_refresh
+    from helpers_feedsvc import Clock, FakeFetcher, T0
+
+    url = "https://undated.example/feed.xml"
+    fetcher = FakeFetcher({url: rss([{"title": "No date", "link": "https://undated.example/1", "guid": "u1"}]).encode()})
+    clock = Clock(T0)
+    cfg = load_config(write_config(tmp_path, [{"name": "u", "url": url}]))
+
+    def run(full: bool = False):
+        rt = Runtime(cfg, fetcher=fetcher, clock=clock)
+        try:
+            return run_refresh(rt, cfg.sources, full=full)
+        finally:
+            rt.close()
+
+    assert run().outcomes[0].new == 1
+    first = published(tmp_path / "public").atom.entries[0]
+    assert first.published == "2024-05-01T12:00:00+00:00"          # the injected clock, not the wall clock
+    assert tmp_path.joinpath("public/atom.xml").read_bytes().count(b"2024-05-01T12:00:00") >= 2
+    clock.advance(days=3)
+    assert run().outcomes[0].status == "not-modified"                 # the fake answers 304 to its ETag
+    assert fetcher.calls[-1][1] is not None
+    clock.advance(days=3)
+    assert run(full=True).outcomes[0].unchanged == 1                  # refetched and re-parsed: same date
+    assert published(tmp_path / "public").atom.entries[0].published == first.published
+    # the entry changes: updated moves to the clock, published stays
+    fetcher.bodies[url] = rss([{"title": "No date (edited)", "link": "https://undated.example/1", "guid": "u1"}]).encode()
+    clock.advance(days=1)
+    assert run().outcomes[0].updated == 1
+    e = published(tmp_path / "public").atom.entries[0]
+    assert e.published == first.published and e.updated == "2024-05-08T12:00:00+00:00"
+    assert fetcher.closed
+
+
+def test_a_skipped_file_stays_reported_until_fixed(tmp_path):
+    arts = tmp_path / "articles"
+    arts.mkdir()
+    (arts / "good.txt").write_text("Good\n\nbody\n")
+    (arts / "empty.txt").write_text("")
+    write_config(tmp_path, [{"name": "arts", "path": "articles"}])
+    refresh(tmp_path)
+    r = refresh(tmp_path)                                     # nothing changed, the file still skipped
+    assert "empty.txt" in summary(r.stdout)["arts"]
+    st = json.loads(cli("status", "--json", cwd=tmp_path).stdout)["sources"][0]
+    assert "empty.txt" in st["warning"]
+    (arts / "empty.txt").write_text("Now filled\n\nwith text\n")
+    r = refresh(tmp_path)
+    assert "empty.txt" not in r.stdout and "empty.txt" not in r.stderr
+    assert sorted(published(tmp_path / "public").titles()) == ["Good", "Now filled"]
+
+
+# ---- the corpus: every real and edge-case feed, as sources of one refresh ------------------------
+
+@pytest.mark.slow
+def test_whole_corpus_in_one_refresh(tmp_path):
+    from conftest import CORPUS
+    from helpers_feedsvc import parse_xml
+
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        pytest.skip(f"no corpus at {CORPUS}")
+    rows = [r.split("\t", 1)[0] for r in manifest.read_text(encoding="utf-8").splitlines()[1:] if r.strip()]
+    sources = [{"name": f"c{i:03d}", "url": (CORPUS / r).as_uri()} for i, r in enumerate(rows)]   # read in place
+    write_config(tmp_path, sources, output={"max_items": 100000})
+    r = cli("refresh", cwd=tmp_path)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "internal error" not in r.stdout + r.stderr
+    lines = summary(r.stdout)
+    assert len(lines) == len(rows)
+    errors = {n: l for n, l in lines.items() if l.startswith("error")}
+    assert all(l.split(None, 1)[1].strip() for l in errors.values())       # each error says why
+    assert len(errors) < len(rows) // 10, errors
+    n = int(re.search(r"published (\d+) items", r.stdout).group(1))
+    assert n > 3000
+    pub = tmp_path / "public"
+    atom = parse_xml((pub / "atom.xml").read_bytes())                      # strict: well-formed
+    rss_ = parse_xml((pub / "rss.xml").read_bytes())
+    atom_ids = [e.findtext(f"{{{ATOM}}}id") for e in atom.findall(f"{{{ATOM}}}entry")]
+    rss_ids = [i.findtext("guid") for i in rss_.findall("channel/item")]
+    assert len(atom_ids) == n and atom_ids == rss_ids                        # same items, same order
+    assert len(set(atom_ids)) == n                                           # no id twice
+    assert all(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", i) for i in atom_ids)
+    for entry in atom.findall(f"{{{ATOM}}}entry"):                        # every HTML field is safe
+        for field in ("summary", "content"):
+            el = entry.find(f"{{{ATOM}}}{field}")
+            if el is not None and el.text and el.get("type") == "html":
+                assert_safe_html(el.text)
+    for name in ("atom.xml", "rss.xml"):                                    # no local path leaks
+        assert str(CORPUS).encode() not in (pub / name).read_bytes()
+    # and a second refresh of 347 unchanged sources writes nothing
+    before = mtimes(pub)
+    r = cli("refresh", cwd=tmp_path)
+    assert "nothing changed" in r.stdout and mtimes(pub) == before
