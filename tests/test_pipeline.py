@@ -712,3 +712,27 @@ def test_whole_corpus_in_one_refresh(tmp_path):
     before = mtimes(pub)
     r = cli("refresh", cwd=tmp_path)
     assert "nothing changed" in r.stdout and mtimes(pub) == before
+
+
+def test_sources_are_fetched_concurrently(tmp_path, feed_server):
+    import threading
+
+    # each response waits until all three requests are in flight: only a concurrent refresh gets
+    # past the barrier (a sequential one would break it and serve an error page instead)
+    barrier = threading.Barrier(3, timeout=20)
+
+    def handler(name):
+        def serve(h):
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                h.send_error(500, "not concurrent")
+                return
+            send(h, rss([{"title": f"From {name}", "link": f"https://{name}.example/1", "guid": name}]).encode())
+        return serve
+
+    for name in ("a", "b", "c"):
+        feed_server.handlers[f"/{name}.xml"] = handler(name)
+    write_config(tmp_path, [{"name": n, "url": feed_server.url(f"/{n}.xml")} for n in ("a", "b", "c")])
+    refresh(tmp_path)
+    assert sorted(published(tmp_path / "public").titles()) == ["From a", "From b", "From c"]
