@@ -243,3 +243,21 @@ def test_systemd_notify_protocol(tmp_path, feed_server, daemons):
         assert d.stop() == 0
     finally:
         sock.close()
+
+
+def test_failures_are_logged_once_per_state_change_and_back_off(tmp_path, feed_server, daemons):
+    feed_server.add("/ok.xml", rss([item(1)]))
+    feed_server.add("/bad.xml", b"missing", status=404)
+    cfg = write_config(tmp_path, [{"name": "ok", "url": feed_server.url("/ok.xml"), "interval": "1s"},
+                                  {"name": "bad", "url": feed_server.url("/bad.xml"), "interval": "1s"}],
+                       schedule={"interval": "1s", "jitter": 0})
+    d = daemons(cfg)
+    d.wait_for(lambda: len(feed_server.hits_for("/bad.xml")) >= 3, timeout=30, what="three attempts")
+    started = time.monotonic()
+    d.wait_for(lambda: time.monotonic() - started > 4, timeout=10, what="a few more seconds")
+    ok_hits, bad_hits = len(feed_server.hits_for("/ok.xml")), len(feed_server.hits_for("/bad.xml"))
+    assert d.text().count("bad: error: HTTP 404") == 1, d.text()
+    assert bad_hits < ok_hits          # the failing source backs off (1 s, 2 s, 4 s, …)
+    feed_server.add("/bad.xml", rss([{"title": "Back", "link": "https://b.example/1"}]))
+    d.wait_log("bad: recovered", timeout=40)
+    assert d.stop() == 0
