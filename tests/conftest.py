@@ -23,7 +23,22 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+
+
+
+def _shared() -> Path:
+    """../shared beside the checkout (FEEDSVC_SHARED overrides; /work/shared for a clone elsewhere)."""
+    for cand in (os.environ.get("FEEDSVC_SHARED"), REPO.parent / "shared", "/work/shared"):
+        if cand and (Path(cand) / "corpus").is_dir():
+            return Path(cand)
+    return REPO.parent / "shared"
+
+
+CORPUS = _shared() / "corpus"
+# Every subprocess a test starts (python -m feedsvc) imports this checkout, not whatever
+# feedsvc happens to be installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
