@@ -229,5 +229,5 @@ def _short(exc: BaseException) -> str:
     # requests nests urllib3's reason inside long reprs; keep the innermost, readable part
     for marker in ("Caused by ", "Failed to establish a new connection: "):
         if marker in text:
-            text = text.split(marker, 1)[1]
+            text = text.split(marker, 1)[1].rstrip("')\"")
     return " ".join(text.split())[:200] or type(exc).__name__

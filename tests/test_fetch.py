@@ -122,8 +122,10 @@ def test_connection_refused_is_a_fetch_error(fetcher):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()                                          # nothing listens there now
-    with pytest.raises(FetchError, match="connection failed"):
+    with pytest.raises(FetchError, match="connection failed") as info:
         fetcher.fetch("down", f"http://127.0.0.1:{port}/feed.xml")
+    # one readable line: urllib3's reason, without the repr brackets requests wraps it in
+    assert str(info.value).rstrip().endswith("Connection refused"), str(info.value)
 
 
 def test_read_timeout_is_a_fetch_error(feed_server, tmp_path):
