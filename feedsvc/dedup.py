@@ -13,8 +13,10 @@ id), plus two keys computed from what a reader sees:
   the text (tags, entities, URLs, punctuation, case and spacing ignored). Only for texts at least
   that long, so short posts sharing a title ("Weekly update") never merge on the title alone,
   and a trailing addition ("Originally posted on …") never changes it.
-- ``lt:`` canonical link + normalised title: only ever matched within one source, where it means
-  "the publisher changed its guids" (a CMS migration), not "a new post".
+- ``lt:`` canonical link + normalised title, and ``pf:`` fingerprint + publication day: only ever
+  matched within one source, where they mean "the publisher changed its guids" (a CMS migration),
+  not "a new post". The day keeps a weekly post with a long fixed introduction from replacing last
+  week's.
 """
 
 from __future__ import annotations
@@ -116,11 +118,15 @@ def fingerprint(title: str, body_html: str) -> str | None:
 
 def match_keys(item: Item) -> tuple[str, ...]:
     """Every key under which ``item`` can match a stored item: its dedup keys, its content
-    fingerprint (``fp:``) and its link + title (``lt:``, same source only)."""
+    fingerprint (``fp:``), and its link + title and fingerprint + day (``lt:``, ``pf:``, same
+    source only)."""
     keys = list(item.dedup_keys)
     fp = fingerprint(item.title, item.content or item.summary)
     if fp:
         keys.append("fp:" + fp)
+        if item.published is not None:
+            day = item.published.date().isoformat()
+            keys.append("pf:" + hashlib.sha256(f"{fp}\n{day}".encode("utf-8")).hexdigest()[:32])
     if item.canonical_link:
         t = _norm(item.title)
         if t:
@@ -129,7 +135,7 @@ def match_keys(item: Item) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-SAME_SOURCE_KEYS = ("fp:", "lt:")  # match keys that mean "the same post" within one source
+SAME_SOURCE_KEYS = ("lt:", "pf:")  # match keys that mean "the same post" within one source only
 
 
 class Action(Enum):
@@ -218,7 +224,7 @@ def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], r
             decisions.append(Decision(Action.UPDATE, item, moved))         # same post, new guid
             continue
         other = next((snapshot.by_dedup_key[k] for k in keys
-                      if not k.startswith("lt:") and k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
+                      if not k.startswith(SAME_SOURCE_KEYS) and k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
         if other is None:
             decisions.append(Decision(Action.NEW, item))
             continue
