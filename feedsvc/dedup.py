@@ -39,7 +39,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _URL = re.compile(r"^https?://", re.I)
 _URL_IN_TEXT = re.compile(r"\bhttps?://\S+", re.I)
 _NOT_ALNUM = re.compile(r"[\W_]+")
-FP_CHARS = 240                   # letters and digits of text in a fingerprint (≈ 40 words)
+FP_CHARS = 160                   # letters and digits of text in a fingerprint (≈ 30 words)
 
 
 def canonical_link(url: str | None) -> str | None:
