@@ -40,6 +40,7 @@ _URL = re.compile(r"^https?://", re.I)
 _URL_IN_TEXT = re.compile(r"\bhttps?://\S+", re.I)
 _NOT_ALNUM = re.compile(r"[\W_]+")
 FP_CHARS = 160                   # letters and digits of text in a fingerprint (≈ 30 words)
+FP_SCAN = 1024                   # HTML read for them (all of it when that gives too little text)
 
 
 def canonical_link(url: str | None) -> str | None:
@@ -110,8 +111,12 @@ def fingerprint(title: str, body_html: str) -> str | None:
     """The content fingerprint of a story, or None when its text is too short to tell stories
     apart (then only links and ids match it). Pinned by a test: never change it lightly."""
     t = _norm(title)
-    text = _norm(text_of(body_html))
-    if not t or len(text) < FP_CHARS:
+    if not t:
+        return None
+    text = _norm(text_of(body_html[:FP_SCAN]))   # a long post: its beginning is enough
+    if len(text) < 2 * FP_CHARS and len(body_html) > FP_SCAN:
+        text = _norm(text_of(body_html))
+    if len(text) < FP_CHARS:
         return None
     return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode("utf-8")).hexdigest()[:32]
 
