@@ -215,7 +215,10 @@ def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], r
         known = snapshot.own.get(item.key)
         if known is not None:
             if known.source != item.source:
-                decisions.append(Decision(Action.UNCHANGED, item, known))   # our alias of another's item
+                # our alias of another source's item: ours now if our priority was raised above its
+                action = (Action.TAKEOVER if prio.get(item.source, 0) > prio.get(known.source, 0)
+                          else Action.UNCHANGED)
+                decisions.append(Decision(action, item, known))
             elif known.content_hash == item.content_hash:
                 decisions.append(Decision(Action.UNCHANGED, item, known))
             else:

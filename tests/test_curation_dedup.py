@@ -70,7 +70,16 @@ def test_without_priority_the_first_seen_copy_wins(tmp_path, feed_server):
                             {"name": "planet", "url": feed_server.url("/mirror.xml")}])
     r = cli("refresh", cwd=tmp_path)
     assert "1 duplicates" in r.stdout
-    assert published(tmp_path / "public").titles() == ["Bridge Reopens"]
+    pub = published(tmp_path / "public")
+    assert pub.titles() == ["Bridge Reopens"]
+    story_id = pub.atom_entries[0].findtext(f"{{{ATOM}}}id")
+    # raising alice's priority later hands her the story, under the same id
+    write_config(tmp_path, [{"name": "alice", "url": feed_server.url("/alice.xml"), "priority": 5},
+                            {"name": "planet", "url": feed_server.url("/mirror.xml")}])
+    assert cli("refresh", "--full", cwd=tmp_path).returncode == 0
+    pub = published(tmp_path / "public")
+    assert pub.titles() == ["Bridge reopens"] and pub.atom.entries[0].link == "https://alice.example/b"
+    assert pub.atom_entries[0].findtext(f"{{{ATOM}}}id") == story_id
 
 
 def test_posts_sharing_a_title_stay_apart(tmp_path, feed_server):

@@ -329,3 +329,12 @@ def test_a_weekly_post_with_a_long_fixed_introduction_does_not_replace_last_week
     moved = it(guid="tag:e.org,2024:w1", link="https://e.org/2024/05/weekly-update", title="Weekly update",
                content=intro + "<p>one</p>", published=T0)
     assert decide([moved], snap, RANK, 2)[0].action is Action.UPDATE
+
+
+def test_raising_a_sources_priority_later_gives_it_the_stories_it_shares():
+    # "second" was recorded as a duplicate of "first"'s story (an alias); then its priority is raised
+    mine = it(source="second", guid="x", link="https://e.org/story")
+    snap = Snapshot(own={"g:x": known(4, "first", run=1)}, by_dedup_key={})
+    assert decide([mine], snap, RANK, 3)[0].action is Action.UNCHANGED
+    assert decide([mine], snap, RANK, 3, priority={"second": 1})[0].action is Action.TAKEOVER
+    assert decide([mine], snap, RANK, 3, priority={"first": 1})[0].action is Action.UNCHANGED
