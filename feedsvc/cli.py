@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serve", action="store_true", help="also serve output.dir over HTTP")
     run.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8080, help="port for --serve (default 8080)")
+    so = sub.add_parser("sources", parents=[common], help="manage the source list")
+    so_sub = so.add_subparsers(dest="sources_command", metavar="SUBCOMMAND", parser_class=_Parser,
+                               required=True)
+    imp = so_sub.add_parser("import", parents=[common],
+                            help="print the feeds of an OPML file as YAML entries for 'sources:'")
+    imp.add_argument("opml", metavar="FILE.opml", help="an OPML subscription list")
     srv = sub.add_parser("serve", parents=[common], help="serve output.dir over HTTP")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -101,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        if args.command == "sources":      # works on files named on the command line, no config
+            return cmd_sources_import(args)
         config = load_config(getattr(args, "config", None) or default_config_path())
         handler = COMMANDS[args.command]
         return handler(config, args)
@@ -170,8 +178,9 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     for o in report.outcomes:
         print(_summary_line(o))
     if report.published is not None:
-        written = ", ".join(w for w in report.published.written if "/" not in w) or "nothing changed"
-        pages = sum(1 for w in report.published.written if "/" in w)
+        written = ", ".join(w for w in report.published.written if not w.startswith("articles/")) \
+            or "nothing changed"
+        pages = sum(1 for w in report.published.written if w.startswith("articles/"))
         if pages:
             written += f", {pages} article page{'s' if pages != 1 else ''}"
         print(f"published {report.published.items} items to {config.output.dir} ({written})")
@@ -240,7 +249,8 @@ def _source_status(config: Config) -> dict[str, Any]:
     finally:
         rt.close()
     outputs = []
-    for name in ("atom.xml", "rss.xml"):
+    for name in ("atom.xml", "rss.xml", *(f"{t.path}/{f}" for t in config.outputs
+                                          for f in ("atom.xml", "rss.xml"))):
         path = config.output.dir / name
         outputs.append({"file": str(path), "exists": path.exists(),
                         "items": _count_items(path) if path.exists() else 0})
@@ -281,6 +291,23 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     for o in data["outputs"]:
         shown = f"{o['items']} items" if o["exists"] else "not written yet"
         print(f"output: {o['file']}: {shown}")
+    return EXIT_OK
+
+
+def cmd_sources_import(args: argparse.Namespace) -> int:
+    from feedsvc.opml import OpmlError, read_opml, to_yaml
+
+    path = Path(args.opml)
+    try:
+        entries = read_opml(path)
+    except OpmlError as exc:
+        print(f"feedsvc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"feedsvc: error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# {len(entries)} feed{'s' if len(entries) != 1 else ''} from {path}: paste under 'sources:'")
+    sys.stdout.write(to_yaml(entries))
     return EXIT_OK
 
 

@@ -58,17 +58,61 @@ class Fetch:
     max_entries: int = 500           # entries taken from one fetch (newest first in document order)
 
 
+RULE_FIELDS = ("title", "content", "link", "author", "category")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One filter rule: a regular expression searched in one field of an item."""
+    field: str                       # one of RULE_FIELDS
+    pattern: re.Pattern[str]         # compiled; matched with search (anywhere in the field)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """An item passes when it matches every ``keep`` rule (if any) and no ``drop`` rule."""
+    keep: tuple[Rule, ...] = ()
+    drop: tuple[Rule, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.keep or self.drop)
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str
     path: Path | None = None         # local directory of articles
     url: str | None = None           # remote feed (http, https or file:)
     interval: float = 900.0          # seconds
-    title: str | None = None         # display name override
+    title: str | None = None         # display name override (atom:source title)
+    filters: Filters = field(default_factory=Filters)  # keep/drop rules of this source alone
+    max_items: int | None = None     # at most this many of this source in a published feed
+    max_age: float | None = None     # seconds: older items of this source are not published
+    priority: int = 0                # a higher priority wins duplicate stories
+    author: str | None = None        # author of items whose feed names none
+    categories: tuple[str, ...] = ()  # added to every item of this source
+    from_opml: bool = False          # listed in sources_opml, not in the YAML
+
+    @property
+    def curated(self) -> bool:
+        """Whether publishing must look at this source's items one by one."""
+        return bool(self.filters or self.max_items or self.max_age or self.author or self.categories)
 
     @property
     def kind(self) -> str:
         return "local" if self.path is not None else "feed"
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """An extra published feed (``outputs:``): a selection of the combined feed's items."""
+    path: str                        # directory under output.dir holding its atom.xml, rss.xml…
+    title: str
+    description: str
+    sources: tuple[str, ...] = ()    # only items of (or also carried by) these sources
+    categories: tuple[str, ...] = ()  # only items with one of these categories (case-insensitive)
+    filters: Filters = field(default_factory=Filters)  # and passing these keep/drop rules
+    max_items: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +126,14 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     fetch: Fetch = field(default_factory=Fetch)
     jitter: float = 0.1              # fraction of the interval the daemon spreads runs over
+    filters: Filters = field(default_factory=Filters)  # global keep/drop rules
+    outputs: tuple[Topic, ...] = ()  # extra topic feeds
+    sources_opml: Path | None = None  # OPML file whose feeds were merged into sources
+
+    @property
+    def curated(self) -> bool:
+        """Whether publishing must filter/limit items rather than take the newest N."""
+        return bool(self.filters or self.outputs or any(s.curated for s in self.sources))
 
     def source(self, name: str) -> Source:
         for s in self.sources:
@@ -255,13 +307,102 @@ def file_url_path(url: str, base: Path) -> Path:
 
 # ---- the config -----------------------------------------------------------------------------------
 
-TOP_KEYS = {"site", "output", "state_dir", "schedule", "sources", "retention", "fetch"}
+TOP_KEYS = {"site", "output", "state_dir", "schedule", "sources", "retention", "fetch",
+            "filters", "sources_opml", "outputs"}
 SITE_KEYS = {"title", "url", "id", "description", "author", "language"}
 OUTPUT_KEYS = {"dir", "max_items"}
 SCHEDULE_KEYS = {"interval", "jitter"}
 RETENTION_KEYS = {"max_age", "per_source"}
 FETCH_KEYS = {"workers", "connect_timeout", "timeout", "max_bytes", "max_entries"}
-SOURCE_KEYS = {"name", "path", "url", "interval", "title"}
+SOURCE_KEYS = {"name", "path", "url", "interval", "title", "keep", "drop", "max_items", "max_age",
+               "priority", "author", "categories"}
+FILTER_KEYS = {"keep", "drop"}
+RULE_KEYS = {"field", "pattern"}
+TOPIC_KEYS = {"path", "title", "description", "sources", "categories", "keep", "drop", "max_items"}
+_TOPIC_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+RESERVED_TOPIC_PATHS = {"articles"}  # local article pages live there
+
+
+def _rules(doc: _Doc, m: dict[str, Any], key: str, path: str) -> tuple[Rule, ...]:
+    raw = m.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise doc.error(path, f"must be a list of rules (field, pattern), not {_typename(raw)}")
+    rules = []
+    for i, r in enumerate(raw):
+        rk = f"{path}[{i}]"
+        rm = _mapping(doc, r, rk, RULE_KEYS)
+        fld = _str(doc, rm, "field", f"{rk}.field", required=True) or ""
+        if fld not in RULE_FIELDS:
+            raise doc.error(f"{rk}.field", f"{fld!r} is not a field (use one of: {', '.join(RULE_FIELDS)})")
+        pat = _str(doc, rm, "pattern", f"{rk}.pattern", required=True) or ""
+        try:
+            compiled = re.compile(pat)
+        except re.error as exc:
+            raise doc.error(f"{rk}.pattern", f"invalid regular expression {pat!r}: {exc}") from None
+        rules.append(Rule(field=fld, pattern=compiled))
+    return tuple(rules)
+
+
+def _filters(doc: _Doc, m: dict[str, Any], prefix: str) -> Filters:
+    """``keep``/``drop`` lists of mapping ``m`` whose key path is ``prefix``."""
+    p = f"{prefix}." if prefix else ""
+    return Filters(keep=_rules(doc, m, "keep", f"{p}keep"), drop=_rules(doc, m, "drop", f"{p}drop"))
+
+
+def _str_list(doc: _Doc, m: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    raw = m.get(key)
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise doc.error(path, f"must be a list of strings, not {_typename(raw)}")
+    out: list[str] = []
+    for i, v in enumerate(raw):
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or not str(v).strip():
+            raise doc.error(f"{path}[{i}]", "must be a non-empty string")
+        if str(v).strip() not in out:
+            out.append(str(v).strip())
+    return tuple(out)
+
+
+def _priority(doc: _Doc, m: dict[str, Any], path: str) -> int:
+    value = m.get("priority", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise doc.error(path, f"must be a whole number, not {_typename(value)}")
+    return value
+
+
+def _topics(doc: _Doc, raw: Any, names: set[str], default_max: int) -> tuple[Topic, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise doc.error("outputs", f"must be a list of feeds, not {_typename(raw)}")
+    topics: list[Topic] = []
+    seen: dict[str, str] = {}
+    for i, t in enumerate(raw):
+        key = f"outputs[{i}]"
+        m = _mapping(doc, t, key, TOPIC_KEYS)
+        path = (_str(doc, m, "path", f"{key}.path", required=True) or "").strip().strip("/")
+        if not _TOPIC_PATH_RE.match(path) or path.split("/")[0] in RESERVED_TOPIC_PATHS:
+            raise doc.error(f"{key}.path", f"{path!r}: use a relative directory name of letters, digits, "
+                                           "- and _ (not 'articles'); its feeds are written under it")
+        if path in seen:
+            raise doc.error(f"{key}.path", f"duplicate output path {path!r} (also {seen[path]})")
+        seen[path] = key
+        title = _str(doc, m, "title", f"{key}.title", required=True) or ""
+        srcs = _str_list(doc, m, "sources", f"{key}.sources")
+        for j, n in enumerate(srcs):
+            if n not in names:
+                raise doc.error(f"{key}.sources[{j}]", f"no source named {n!r}")
+        topics.append(Topic(path=path, title=title,
+                            description=_str(doc, m, "description", f"{key}.description") or title,
+                            sources=srcs, categories=_str_list(doc, m, "categories", f"{key}.categories"),
+                            filters=_filters(doc, m, key),
+                            max_items=_int(doc, m, "max_items", f"{key}.max_items", default_max)))
+    return tuple(topics)
 
 
 def default_config_path() -> Path:
@@ -331,6 +472,11 @@ def parse_config(text: str, cfg_path: Path) -> Config:
                   max_entries=_int(doc, f, "max_entries", "fetch.max_entries", 500))
 
     raw_sources = top.get("sources")
+    opml_path: Path | None = None
+    if top.get("sources_opml") is not None:
+        opml_path = _resolve(base, _str(doc, top, "sources_opml", "sources_opml") or "")
+    if raw_sources is None and opml_path is not None:
+        raw_sources = []
     if raw_sources is None:
         raise doc.error("sources", "is required (a list of sources)")
     if not isinstance(raw_sources, list):
@@ -366,10 +512,39 @@ def parse_config(text: str, cfg_path: Path) -> Config:
                     raise doc.error(f"{key}.url", str(exc)) from None
             else:
                 raise doc.error(f"{key}.url", f"must be an http(s) or file: URL, not {src_url!r}")
+        max_age = _duration(doc, m, "max_age", f"{key}.max_age", 0.0) or None
         sources.append(Source(name=name, path=src_path, url=src_url,
                               interval=_duration(doc, m, "interval", f"{key}.interval", interval),
-                              title=_str(doc, m, "title", f"{key}.title")))
+                              title=_str(doc, m, "title", f"{key}.title"),
+                              filters=_filters(doc, m, key),
+                              max_items=_int(doc, m, "max_items", f"{key}.max_items", 0) or None
+                              if "max_items" in m else None,
+                              max_age=max_age, priority=_priority(doc, m, f"{key}.priority"),
+                              author=_str(doc, m, "author", f"{key}.author"),
+                              categories=_str_list(doc, m, "categories", f"{key}.categories")))
+    if opml_path is not None:
+        sources.extend(_opml_sources(doc, opml_path, sources, interval))
+
+    global_filters = _filters(doc, _mapping(doc, top.get("filters"), "filters", FILTER_KEYS), "filters")
+    topics = _topics(doc, top.get("outputs"), {s.name for s in sources}, output.max_items)
 
     return Config(path=cfg_path.resolve(), site=site, output=output, state_dir=state_dir,
                   interval=interval, sources=tuple(sources), retention=retention, fetch=fetch,
-                  jitter=float(jitter))
+                  jitter=float(jitter), filters=global_filters, outputs=topics, sources_opml=opml_path)
+
+
+def _opml_sources(doc: _Doc, path: Path, yaml_sources: list[Source], interval: float) -> list[Source]:
+    """The feeds listed in ``sources_opml``, minus those the YAML already names (by name or URL):
+    the YAML entry wins. Errors in the OPML name the OPML file and line."""
+    from feedsvc.opml import read_opml   # its OpmlError is a ConfigError naming the OPML file
+
+    try:
+        entries = read_opml(path)
+    except FileNotFoundError:
+        raise doc.error("sources_opml", f"OPML file not found: {path}") from None
+    except OSError as exc:
+        raise doc.error("sources_opml", f"cannot read OPML file {path}: {exc.strerror or exc}") from None
+    names = {s.name for s in yaml_sources}
+    urls = {s.url for s in yaml_sources if s.url}
+    return [Source(name=e.name, url=e.url, interval=interval, title=e.title, from_opml=True)
+            for e in entries if e.name not in names and e.url not in urls]

@@ -1,24 +1,46 @@
-"""Canonical links, identity keys and the decisions of a refresh. Pure: no I/O.
+"""Canonical links, identity keys, content fingerprints and the decisions of a refresh. Pure: no I/O.
 
 ``decide`` is given the incoming items of one source and a ``Snapshot`` of what the store holds
 for them, and says for each item: new, updated, unchanged, duplicate of another source's item,
-or "take over" (the same story arrived earlier in this same refresh from a source listed later
-in the config: the earlier-listed source wins, whatever order the fetches finished in).
+or "take over" (the same story is held by a source of lower ``priority``, or arrived earlier in
+this same refresh from a source of equal priority listed later in the config: the earlier-listed
+source wins, whatever order the fetches finished in).
+
+Match keys (``match_keys``): an item's ``dedup_keys`` (canonical link, permalink guid, global
+id), plus two keys computed from what a reader sees:
+
+- ``fp:`` the content fingerprint: normalised title + the first ``FP_CHARS`` letters and digits of
+  the text (tags, entities, URLs, punctuation, case and spacing ignored). Only for texts at least
+  that long, so short posts sharing a title ("Weekly update") never merge on the title alone,
+  and a trailing addition ("Originally posted on …") never changes it.
+- ``lt:`` canonical link + normalised title, and ``pf:`` fingerprint + publication day: only ever
+  matched within one source, where they mean "the publisher changed its guids" (a CMS migration),
+  not "a new post". The day keeps a weekly post with a long fixed introduction from replacing last
+  week's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
 
 from feedsvc.model import Item
 
 TRACKING_PARAMS = re.compile(r"^(utm_.*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|yclid)$", re.I)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _URL = re.compile(r"^https?://", re.I)
+_URL_IN_TEXT = re.compile(r"\bhttps?://\S+", re.I)
+_NOT_ALNUM = re.compile(r"[\W_]+")
+FP_CHARS = 160                   # letters and digits of text in a fingerprint (≈ 30 words)
+FP_SCAN = 1024                   # HTML read for them (all of it when that gives too little text)
 
 
 def canonical_link(url: str | None) -> str | None:
@@ -72,6 +94,55 @@ def _looks_global(guid: str) -> bool:
     return g.startswith(("tag:", "urn:", "http://", "https://"))
 
 
+def _norm(text: str) -> str:
+    """Lower-case letters and digits only (NFKC): markup, spacing, punctuation and case are noise."""
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def text_of(html_text: str) -> str:
+    """Sanitised HTML → plain text with URLs removed (tracking parameters are noise too)."""
+    if not html_text:
+        return ""
+    plain = html.unescape(nh3.clean(html_text, tags=set(), clean_content_tags={"script", "style"}))
+    return _URL_IN_TEXT.sub(" ", plain)
+
+
+def fingerprint(title: str, body_html: str) -> str | None:
+    """The content fingerprint of a story, or None when its text is too short to tell stories
+    apart (then only links and ids match it). Pinned by a test: never change it lightly."""
+    t = _norm(title)
+    if not t:
+        return None
+    text = _norm(text_of(body_html[:FP_SCAN]))   # a long post: its beginning is enough
+    if len(text) < 2 * FP_CHARS and len(body_html) > FP_SCAN:
+        text = _norm(text_of(body_html))
+    if len(text) < FP_CHARS:
+        return None
+    return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode("utf-8")).hexdigest()[:32]
+
+
+def match_keys(item: Item) -> tuple[str, ...]:
+    """Every key under which ``item`` can match a stored item: its dedup keys, its content
+    fingerprint (``fp:``), and its link + title and fingerprint + day (``lt:``, ``pf:``, same
+    source only)."""
+    keys = list(item.dedup_keys)
+    fp = fingerprint(item.title, item.content or item.summary)
+    if fp:
+        keys.append("fp:" + fp)
+        if item.published is not None:
+            day = item.published.date().isoformat()
+            keys.append("pf:" + hashlib.sha256(f"{fp}\n{day}".encode("utf-8")).hexdigest()[:32])
+    if item.canonical_link:
+        t = _norm(item.title)
+        if t:
+            h = hashlib.sha256(f"{item.canonical_link}\n{t}".encode("utf-8")).hexdigest()[:32]
+            keys.append("lt:" + h)
+    return tuple(dict.fromkeys(keys))
+
+
+SAME_SOURCE_KEYS = ("lt:", "pf:")  # match keys that mean "the same post" within one source only
+
+
 class Action(Enum):
     NEW = "new"
     UPDATE = "update"            # own item, content changed
@@ -102,48 +173,72 @@ class Decision:
     target: Known | None = None  # the stored item concerned (update, unchanged, duplicate, takeover)
 
 
-def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], run: int) -> list[Decision]:
+def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], run: int,
+           priority: Mapping[str, int] | None = None) -> list[Decision]:
     """Decide what to do with each incoming item of one source.
 
     ``rank`` gives each source's position in the config (lower wins ties within a run); ``run`` is
-    the current refresh run.
+    the current refresh run; ``priority`` each source's configured priority (default 0): a copy
+    from a higher-priority source takes the story over from a lower one whenever it arrives,
+    otherwise the copy stored first wins.
 
     Within a source an entry is identified by its key (guid, else link, else a hash) alone: a
     repeat of a key inside ``items`` counts once (the first occurrence in document order is kept),
     but two entries with different keys are two items even when they share a link (a podcast
-    whose every episode links to its home page, a linkblog with one page per day).
+    whose every episode links to its home page, a linkblog with one page per day). An entry with
+    a new key whose fingerprint or link + title matches a stored item of the same source that no
+    other entry of this batch claims is that item under a new guid (a CMS migration): an update.
 
-    Dedup keys match across sources only. A dedup key that several distinct entries of this batch
+    Match keys are computed here (``match_keys``) and returned on the decided items'
+    ``dedup_keys``, so the store records them. A key that several distinct entries of this batch
     share names a page, not a story, so it is dropped from those items: it neither matches another
-    source's item nor is stored for others to match.
+    item nor is stored for others to match.
     """
+    prio = priority or {}
+    keyed = [(item, match_keys(item)) for item in items]
     owners: dict[str, set[str]] = {}
-    for item in items:
-        for k in item.dedup_keys:
+    for item, mk in keyed:
+        for k in mk:
             owners.setdefault(k, set()).add(item.key)
     ambiguous = {k for k, keys in owners.items() if len(keys) > 1}
+    # stored items claimed by their own key in this batch cannot be re-keyed by another entry
+    claimed = {snapshot.own[i.key].pk for i, _ in keyed if i.key in snapshot.own}
     decisions: list[Decision] = []
     seen_keys: set[str] = set()
-    for item in items:
+    for item, mk in keyed:
         if item.key in seen_keys:
             continue
         seen_keys.add(item.key)
-        if ambiguous and any(k in ambiguous for k in item.dedup_keys):
-            item = replace(item, dedup_keys=tuple(k for k in item.dedup_keys if k not in ambiguous))
+        keys = tuple(k for k in mk if k not in ambiguous)
+        if keys != item.dedup_keys:
+            item = replace(item, dedup_keys=keys)
         known = snapshot.own.get(item.key)
         if known is not None:
             if known.source != item.source:
-                decisions.append(Decision(Action.UNCHANGED, item, known))   # our alias of another's item
+                # our alias of another source's item: ours now if our priority was raised above its
+                action = (Action.TAKEOVER if prio.get(item.source, 0) > prio.get(known.source, 0)
+                          else Action.UNCHANGED)
+                decisions.append(Decision(action, item, known))
             elif known.content_hash == item.content_hash:
                 decisions.append(Decision(Action.UNCHANGED, item, known))
             else:
                 decisions.append(Decision(Action.UPDATE, item, known))
             continue
-        other = next((snapshot.by_dedup_key[k] for k in item.dedup_keys
-                      if k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
+        moved = next((snapshot.by_dedup_key[k] for k in keys if k.startswith(SAME_SOURCE_KEYS)
+                      and k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source == item.source
+                      and snapshot.by_dedup_key[k].pk not in claimed), None)
+        if moved is not None:
+            claimed.add(moved.pk)
+            decisions.append(Decision(Action.UPDATE, item, moved))         # same post, new guid
+            continue
+        other = next((snapshot.by_dedup_key[k] for k in keys
+                      if not k.startswith(SAME_SOURCE_KEYS) and k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
         if other is None:
             decisions.append(Decision(Action.NEW, item))
-        elif other.run == run and rank.get(item.source, 1 << 30) < rank.get(other.source, 1 << 30):
+            continue
+        mine, theirs = prio.get(item.source, 0), prio.get(other.source, 0)
+        if mine > theirs or (mine == theirs and other.run == run
+                             and rank.get(item.source, 1 << 30) < rank.get(other.source, 1 << 30)):
             decisions.append(Decision(Action.TAKEOVER, item, other))
         else:
             decisions.append(Decision(Action.DUPLICATE, item, other))

@@ -102,6 +102,13 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Copy:
+    """Another source's copy of a stored story (the losing side of a duplicate)."""
+    source: str                  # the source that carried it
+    link: str | None             # that copy's own link (None when it had none)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredItem:
     """An item as the store holds it, with the dates the store owns."""
     item: Item
@@ -109,6 +116,7 @@ class StoredItem:
     date: datetime               # the publication date used for ordering (published or first_seen)
     updated: datetime            # last change (feed's updated, or when we saw the change)
     also_in: tuple[str, ...]     # other sources that carried the same story
+    copies: tuple[Copy, ...] = ()  # also_in with each copy's link, for index.html ("also in X")
 
 
 @dataclass(frozen=True, slots=True)

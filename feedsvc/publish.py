@@ -27,7 +27,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedsvc import __version__
-from feedsvc.config import Config, Site
+from feedsvc.config import Config, Site, Topic
 from feedsvc.errors import PublishError
 from feedsvc.model import Item, Person, StoredItem
 from feedsvc.normalise import MAX_TITLE, absolute_url, clean_text, plain_text
@@ -188,13 +188,15 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
     return fg
 
 
-def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo]) -> bytes:
-    fg = build_feed(site, items, sources, site.url + "atom.xml")
+def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
+                prefix: str = "") -> bytes:
+    fg = build_feed(site, items, sources, site.url + prefix + "atom.xml")
     return fg.atom_str(pretty=True)
 
 
-def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo]) -> bytes:
-    fg = build_feed(site, items, sources, site.url + "rss.xml")
+def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
+               prefix: str = "") -> bytes:
+    fg = build_feed(site, items, sources, site.url + prefix + "rss.xml")
     fg.description(clean_text(site.description) or site.title)
     return fg.rss_str(pretty=True)
 
@@ -306,13 +308,26 @@ def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | No
     return out
 
 
+def topic_site(site: Site, topic: Topic) -> Site:
+    """A topic feed's own metadata: its title and description, an id derived from the site's."""
+    return replace(site, title=topic.title, description=topic.description,
+                   id=f"{site.id.rstrip('/')}/{topic.path}")
+
+
 def render_all(config: Config, items: list[StoredItem], pages: list[StoredItem],
-               sources: dict[str, SourceInfo]) -> dict[str, bytes]:
-    """Every output file, by path relative to output.dir (pure)."""
+               sources: dict[str, SourceInfo],
+               topics: dict[str, list[StoredItem]] | None = None) -> dict[str, bytes]:
+    """Every output file, by path relative to output.dir (pure). ``topics``: each ``outputs:``
+    feed's items by its path; it gets the same formats under that directory."""
     files = {
         "atom.xml": render_atom(config.site, items, sources),
         "rss.xml": render_rss(config.site, items, sources),
     }
+    for t in config.outputs:
+        site = topic_site(config.site, t)
+        chosen = (topics or {}).get(t.path, [])
+        files[f"{t.path}/atom.xml"] = render_atom(site, chosen, sources, prefix=t.path + "/")
+        files[f"{t.path}/rss.xml"] = render_rss(site, chosen, sources, prefix=t.path + "/")
     for p in pages:
         if p.item.page:
             files[p.item.page] = render_page(config.site, p)
@@ -323,7 +338,7 @@ def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Write what changed; remove article pages no longer produced. Returns the written paths."""
     written = []
     # article pages first, feeds last: a reader who sees a new feed finds its pages in place
-    for rel in sorted(files, key=lambda r: (r in ("atom.xml", "rss.xml"), r)):
+    for rel in sorted(files, key=lambda r: (r.rpartition("/")[2] in ("atom.xml", "rss.xml"), r)):
         if write_if_changed(out_dir / rel, files[rel]):
             written.append(rel)
     pages_dir = out_dir / "articles"

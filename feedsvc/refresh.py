@@ -22,6 +22,7 @@ from pathlib import Path
 
 from feedsvc import __version__, articles
 from feedsvc.config import Config, Source
+from feedsvc.curate import gather
 from feedsvc.dedup import decide
 from feedsvc.errors import FeedsvcError, FetchError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
@@ -68,6 +69,7 @@ class Runtime:
         self._stores: list[Store] = []
         self._lock = threading.Lock()
         self.rank = {s.name: i for i, s in enumerate(config.sources)}
+        self.priority = {s.name: s.priority for s in config.sources}
         self.run = self.store().next_run()
 
     def store(self) -> Store:
@@ -203,7 +205,7 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
         log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
     with store.transaction():
         snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, run)
+        decisions = decide(items, snap, rt.rank, run, rt.priority)
         counts = store.apply(source.name, decisions, now, run, present=True)
         store.save_state(ok)
     return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"],
@@ -286,7 +288,7 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
         live = {i.key for i in items} | {known[r][2] for r in current if r in known and r not in file_keys}
         removed = store.delete_items(source.name, [k for k in old_keys.values() if k not in live])
         snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, run)
+        decisions = decide(items, snap, rt.rank, run, rt.priority)
         counts = store.apply(source.name, decisions, now, run, present=False)
         for f in changed:
             if f.relpath in file_keys:
@@ -330,10 +332,11 @@ def publish(rt: Runtime) -> PublishResult:
         # with nothing new, rewrite the outputs without them
         with store.transaction():
             store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
-        items = store.newest(cfg.output.max_items)
+        chosen = gather(store.newest, cfg, rt.clock())   # filters and limits (curate.py)
+        items = chosen.combined
         pages = store.pages()
         meta = {s.name: (s.feed_title, s.feed_link) for s in store.states()}
-        files = render_all(cfg, items, pages, source_infos(cfg, meta))
+        files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
         written = write_all(cfg.output.dir, files)
     finally:
         lock.release()

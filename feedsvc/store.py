@@ -4,8 +4,8 @@ Tables
   source  per-source fetch state (ETag, Last-Modified, errors, back-off, permanent URL)
   item    one row per story: its owner source and entry key, published id, the Item as JSON,
           the dates the store owns (first_seen, date used for ordering, updated)
-  alias   entry keys of other sources that carried the same story (also_in)
-  dkey    dedup keys (canonical links, global ids) → the item that holds them
+  alias   entry keys of other sources that carried the same story (also_in), with their links
+  dkey    match keys (canonical links, global ids, fingerprints) → the item that holds them
   file    local article files: size and mtime, so an unchanged rescan reads nothing
   meta    schema version and the refresh-run counter
 
@@ -24,9 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from feedsvc.dedup import Action, Decision, Known, Snapshot
+from feedsvc.dedup import Action, Decision, Known, Snapshot, match_keys
 from feedsvc.errors import StoreError
-from feedsvc.model import Enclosure, Item, Origin, Person, SourceState, StoredItem
+from feedsvc.model import Copy, Enclosure, Item, Origin, Person, SourceState, StoredItem
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -121,6 +121,9 @@ class Store:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self.db.execute(stmt)
+            # added in place (older feedsvc ignores it): the link of each also_in copy
+            if "link" not in {r[1] for r in self.db.execute("PRAGMA table_info(alias)")}:
+                self.db.execute("ALTER TABLE alias ADD COLUMN link TEXT")
             row = self.db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
             if row is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -209,7 +212,7 @@ class Store:
                     f"SELECT a.key, i.pk, i.source, i.content_hash, i.run FROM alias a JOIN item i ON i.pk = a.item_pk "
                     f"WHERE a.source = ? AND a.key IN ({marks})", [source, *chunk]):
                 own.setdefault(key, Known(pk, owner, h, run))
-        dkeys = list({k for i in items for k in i.dedup_keys})
+        dkeys = list({k for i in items for k in match_keys(i)})
         for chunk in _chunks(dkeys, 500):
             marks = ",".join("?" * len(chunk))
             for dkey, pk, owner, h, run in self.db.execute(
@@ -240,10 +243,12 @@ class Store:
             elif d.action is Action.UPDATE:
                 assert d.target is not None
                 pk = d.target.pk
-                row = self.db.execute("SELECT id, updated, date, first_seen, key FROM item WHERE pk = ?", (pk,)).fetchone()
-                old_id, old_upd, old_date, first_seen, old_key = row
+                row = self.db.execute("SELECT id, updated, date, first_seen, key, content_hash FROM item "
+                                      "WHERE pk = ?", (pk,)).fetchone()
+                old_id, old_upd, old_date, first_seen, old_key, old_hash = row
                 new_upd = item.updated.timestamp() if item.updated else t
-                new_upd = max(new_upd, old_upd)
+                # only a change a reader sees moves "updated" (not a new guid for the same post)
+                new_upd = max(new_upd, old_upd) if old_hash != item.content_hash else old_upd
                 date = old_date
                 if item.published is not None and old_date == first_seen:
                     date = item.published.timestamp()  # a date appeared where we had only first_seen
@@ -266,22 +271,26 @@ class Store:
                     seen_pks.append(d.target.pk)
             elif d.action is Action.DUPLICATE:
                 assert d.target is not None
-                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk) VALUES (?, ?, ?)",
-                                (source, item.key, d.target.pk))
+                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk, link) VALUES (?, ?, ?, ?)",
+                                (source, item.key, d.target.pk, item.link))
                 self._add_dkeys(d.target.pk, item.dedup_keys)
                 counts["duplicates"] += 1
             elif d.action is Action.TAKEOVER:
                 assert d.target is not None
                 pk = d.target.pk
-                old_source, old_key = self.db.execute("SELECT source, key FROM item WHERE pk = ?", (pk,)).fetchone()
+                old_source, old_key, old_id, old_data = self.db.execute(
+                    "SELECT source, key, id, data FROM item WHERE pk = ?", (pk,)).fetchone()
                 date = (item.published or item.updated or now).timestamp()
                 upd = (item.updated or item.published or now).timestamp()
+                # a story published in an earlier run keeps its id: readers must not see a re-post
+                new_id = item.id if d.target.run == run else old_id
                 self.db.execute("DELETE FROM alias WHERE source = ? AND key = ?", (source, item.key))
                 self.db.execute("UPDATE item SET source = ?, key = ?, id = ?, data = ?, content_hash = ?, "
                                 "date = ?, updated = ?, present = 1 WHERE pk = ?",
-                                (source, item.key, item.id, item_to_json(item), item.content_hash, date, upd, pk))
-                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk) VALUES (?, ?, ?)",
-                                (old_source, old_key, pk))
+                                (source, item.key, new_id, item_to_json(replace(item, id=new_id)),
+                                 item.content_hash, date, upd, pk))
+                self.db.execute("INSERT OR REPLACE INTO alias (source, key, item_pk, link) VALUES (?, ?, ?, ?)",
+                                (old_source, old_key, pk, json.loads(old_data).get("link")))
                 self._add_dkeys(pk, item.dedup_keys)
                 counts["new"] += 1
                 seen_pks.append(pk)
@@ -322,22 +331,23 @@ class Store:
         return self._stored(rows)
 
     def _stored(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredItem]:
-        also: dict[int, list[str]] = {}
+        also: dict[int, dict[str, str | None]] = {}
         pks = [r[0] for r in rows]
         for chunk in _chunks(pks, 500):
-            for pk, src in self.db.execute(
-                    f"SELECT DISTINCT item_pk, source FROM alias WHERE item_pk IN ({','.join('?' * len(chunk))}) "
-                    "ORDER BY source", chunk):
-                also.setdefault(pk, []).append(src)
+            for pk, src, link in self.db.execute(
+                    f"SELECT item_pk, source, link FROM alias WHERE item_pk IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY source, link IS NULL, link", chunk):
+                also.setdefault(pk, {}).setdefault(src, link)   # one copy per source
         out = []
         for pk, id_, data, first_seen, date, updated, source in rows:
             item = item_from_json(data)
             if item.id != id_ or item.source != source:
                 item = replace(item, id=id_, source=source)
+            copies = tuple(Copy(s, link) for s, link in also.get(pk, {}).items() if s != source)
             out.append(StoredItem(item=item, first_seen=_dt(first_seen) or datetime.now(timezone.utc),
                                   date=_dt(date) or datetime.now(timezone.utc),
                                   updated=_dt(updated) or datetime.now(timezone.utc),
-                                  also_in=tuple(s for s in also.get(pk, []) if s != source)))
+                                  also_in=tuple(c.source for c in copies), copies=copies))
         return out
 
     def purge(self, now: datetime, max_age: float, per_source: int) -> int:

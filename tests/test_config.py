@@ -263,3 +263,114 @@ def test_config_location_flag_env_and_default(tmp_path):
     r = cli("--config", str(bad / "config.yaml"), "check", cwd=good,
             env={"FEEDSVC_CONFIG": str(good / "config.yaml")})
     assert r.returncode == 2 and "sources[0].url" in r.stderr
+
+
+# ---- curation (issue 7): filters, per-source options, outputs ---------------------------------
+
+CURATION = """\
+site: {title: T, url: "http://x.org/"}
+filters:                       # global
+  drop:
+    - field: title
+      pattern: "(?i)sponsored"
+sources:
+  - name: "alpha"
+    url: "https://alpha.example.org/feed.xml"
+    max_items: 5
+    max_age: "30d"
+    priority: 10
+    title: "Alpha's blog"
+    author: "Alpha Person"
+    categories: [python, planet]
+    keep:
+      - field: category
+        pattern: "python"
+  - name: "beta"
+    url: "https://beta.example.org/feed.xml"
+outputs:
+  - path: "releases"
+    title: "Releases"
+    categories: [release]
+  - path: "topics/alpha"
+    title: "Only alpha"
+    description: "Alpha's posts"
+    sources: [alpha]
+    max_items: 3
+    drop:
+      - field: link
+        pattern: "/drafts/"
+"""
+
+
+def test_curation_contract_shape_loads(tmp_path):
+    cfg = load_config(write(tmp_path, CURATION))
+    (rule,) = cfg.filters.drop
+    assert rule.field == "title" and rule.pattern.search("SPONSORED: buy") and not cfg.filters.keep
+    alpha, beta = cfg.sources
+    assert (alpha.max_items, alpha.max_age, alpha.priority) == (5, 30 * 86400, 10)
+    assert alpha.title == "Alpha's blog" and alpha.author == "Alpha Person"
+    assert alpha.categories == ("python", "planet")
+    assert [r.field for r in alpha.filters.keep] == ["category"] and not alpha.filters.drop
+    assert (beta.max_items, beta.max_age, beta.priority, beta.categories) == (None, None, 0, ())
+    assert not beta.filters and not beta.curated and alpha.curated and cfg.curated
+    rel, only = cfg.outputs
+    assert (rel.path, rel.title, rel.description, rel.categories, rel.max_items) == \
+        ("releases", "Releases", "Releases", ("release",), 50)
+    assert (only.path, only.sources, only.max_items, only.description) == \
+        ("topics/alpha", ("alpha",), 3, "Alpha's posts")
+    assert only.filters.drop[0].field == "link"
+
+
+def test_no_curation_options_means_nothing_to_curate(tmp_path):
+    cfg = load_config(write_config(tmp_path, [{"name": "a", "url": "https://a.org/feed"}]))
+    assert not cfg.curated and cfg.outputs == () and not cfg.filters
+
+
+def _curation_with(tmp_path, old: str, new: str):
+    assert old in CURATION
+    return write(tmp_path, CURATION.replace(old, new, 1))
+
+
+CURATION_BAD = {
+    # (replace this, with this) in CURATION → the key named, its line
+    "invalid regex in a source rule": ('pattern: "python"', 'pattern: "(python"', "sources[0].keep[0].pattern", 17),
+    "invalid regex in a global rule": ('pattern: "(?i)sponsored"', 'pattern: "[a-"', "filters.drop[0].pattern", 5),
+    "invalid regex in an output rule": ('pattern: "/drafts/"', 'pattern: "*drafts"', "outputs[1].drop[0].pattern", 31),
+    "unknown rule field": ("- field: category", "- field: summary", "sources[0].keep[0].field", 16),
+    "rule without pattern": ('      - field: link\n        pattern: "/drafts/"', "      - field: link",
+                             "outputs[1].drop[0].pattern", 30),
+    "unknown filters key": ("  drop:\n    - field: title", "  dorp:\n    - field: title", "filters.dorp", 3),
+    "keep not a list": ("    keep:\n      - field: category\n        pattern: \"python\"", "    keep: python",
+                        "sources[0].keep", 15),
+    "max_items zero": ("max_items: 5", "max_items: 0", "sources[0].max_items", 9),
+    "bad max_age": ('max_age: "30d"', 'max_age: "a month"', "sources[0].max_age", 10),
+    "priority not a number": ("priority: 10", "priority: high", "sources[0].priority", 11),
+    "categories not strings": ("categories: [python, planet]", "categories: [python, {a: b}]",
+                               "sources[0].categories[1]", 14),
+    "output of an unknown source": ("sources: [alpha]", "sources: [gamma]", "outputs[1].sources[0]", 27),
+    "output path with ..": ('path: "releases"', 'path: "../etc"', "outputs[0].path", 21),
+    "output path articles": ('path: "releases"', 'path: "articles"', "outputs[0].path", 21),
+    "duplicate output path": ('path: "topics/alpha"', 'path: "releases"', "outputs[1].path", 24),
+    "output without title": ('    title: "Releases"\n', "", "outputs[0].title", 21),
+    "unknown output key": ('    categories: [release]', '    category: [release]', "outputs[0].category", 23),
+}
+
+
+@pytest.mark.parametrize("case", list(CURATION_BAD))
+def test_curation_config_errors_name_the_key_and_line(tmp_path, case):
+    old, new, key, line = CURATION_BAD[case]
+    with pytest.raises(ConfigError) as ei:
+        load_config(_curation_with(tmp_path, old, new))
+    assert ei.value.key == key, str(ei.value)
+    assert ei.value.line == line, str(ei.value)
+    assert f"config.yaml:{line}: {key}:" in str(ei.value)
+
+
+def test_cli_invalid_regex_exits_2_naming_the_key(tmp_path):
+    _curation_with(tmp_path, 'pattern: "python"', 'pattern: "(python"')
+    for command in ("check", "publish", "refresh"):
+        r = cli(command, cwd=tmp_path)
+        assert r.returncode == 2, (command, r.stdout, r.stderr)
+        assert "config.yaml:17: sources[0].keep[0].pattern: invalid regular expression '(python'" in r.stderr
+        assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "state").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from feedsvc.dedup import Action, Known, Snapshot, canonical_link, decide, dedup_keys
 from helpers_feedsvc import T0, item
@@ -193,3 +193,148 @@ def test_updated_field_alone_does_not_make_an_update():
     snap = Snapshot(own={"g:a": known(1, "first", a.content_hash)}, by_dedup_key={})
     again = it(guid="a", updated=T0 + timedelta(days=1))
     assert decide([again], snap, RANK, 2)[0].action is Action.UNCHANGED
+
+
+# ---- content fingerprints (issue 7) ----------------------------------------------------------------
+
+from feedsvc.dedup import FP_CHARS, fingerprint, match_keys  # noqa: E402
+
+WORDS = ["river", "planet", "garden", "update", "release", "kernel", "python", "volunteer", "bridge",
+         "market", "winter", "harbour", "signal", "library", "council", "train", "orchard", "museum"]
+
+
+def fp_keys(i):
+    return [k for k in match_keys(i) if k.startswith("fp:")]
+
+
+def test_fingerprint_value_is_pinned():
+    # a refactor must not silently re-fingerprint every stored item
+    body = "<p>" + " ".join(WORDS * 3) + "</p>"
+    assert fingerprint("Weekly update", body) == "14bc2606c81651bd6bc5a05f56e2ae36"
+
+
+def test_short_texts_have_no_fingerprint():
+    assert fingerprint("Weekly update", "<p>Nothing much happened.</p>") is None
+    assert fingerprint("", "<p>" + "word " * 100 + "</p>") is None
+    assert fp_keys(it(guid="a", title="Weekly update", content="<p>short</p>")) == []
+
+
+sentences = st.lists(st.sampled_from(WORDS), min_size=60, max_size=120)
+
+
+def _noisy(rnd, words, title):
+    """A syndicated copy: other case, spacing, punctuation and markup, a tracking link in the text,
+    a trailing "originally posted" line — and a different URL."""
+    out = []
+    for w in words:
+        w = w.upper() if rnd.random() < 0.2 else w
+        w = w + rnd.choice(["", "", ",", ".", " —", "!"])
+        out.append(w)
+    wrap = rnd.choice(["<p>{}</p>", "<div><em>{}</em></div>", "{}", "<p>{}</p>\n\n<p></p>"])
+    body = wrap.format(rnd.choice([" ", "  ", "\n"]).join(out))
+    body += rnd.choice(["", "<p>Originally posted on <a href='https://alice.example/?utm_source=planet'>"
+                            "Alice's blog</a>.</p>", "<p>The post appeared first on Example.</p>",
+                        " https://mirror.example/x?utm_campaign=rss"])
+    return rnd.choice([title, title.upper(), f"  {title}!  ", title.replace(" ", "  ")]), body
+
+
+@settings(max_examples=150, deadline=None)
+@given(sentences, st.sampled_from(["Weekly update", "Release 2.0 is out", "On gardens"]), st.randoms())
+def test_near_identical_copies_merge(words, title, rnd):
+    origin = it(source="first", link="https://alice.example/2024/05/post", title=title,
+                content="<p>" + " ".join(words) + "</p>")
+    t2, body = _noisy(rnd, words, title)
+    mirror = it(source="second", link="https://mirror.example/alice/post?id=7", title=t2, content=body)
+    assert fp_keys(origin) and fp_keys(origin) == fp_keys(mirror)
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in match_keys(origin)})
+    assert decide([mirror], snap, RANK, 2)[0].action is Action.DUPLICATE
+
+
+@settings(max_examples=150, deadline=None)
+@given(sentences, sentences)
+def test_different_posts_sharing_a_title_do_not_merge(a_words, b_words):
+    assume("".join(a_words)[:FP_CHARS] != "".join(b_words)[:FP_CHARS])
+    a = it(source="first", link="https://alice.example/weekly-1", title="Weekly update",
+           content=" ".join(a_words))
+    b = it(source="second", link="https://bob.example/weekly", title="Weekly update",
+           content=" ".join(b_words))
+    assert fp_keys(a) != fp_keys(b)
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in match_keys(a)})
+    assert decide([b], snap, RANK, 2)[0].action is Action.NEW
+
+
+def test_same_title_and_link_from_two_sources_is_not_a_fingerprint_merge_of_short_posts():
+    # two short "Weekly update" posts on different sites: nothing to match them on
+    a = it(source="first", link="https://alice.example/w", title="Weekly update", content="<p>Quiet week.</p>")
+    b = it(source="second", link="https://bob.example/w", title="Weekly update", content="<p>Quiet week.</p>")
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in match_keys(a)})
+    assert decide([b], snap, RANK, 2)[0].action is Action.NEW
+
+
+# ---- priority --------------------------------------------------------------------------------------
+
+def test_higher_priority_source_takes_a_story_over_whenever_it_arrives():
+    story = it(source="second", link="https://e.org/story")
+    snap = Snapshot(own={}, by_dedup_key={"link:https://e.org/story": known(9, "third", run=1)})
+    ds = decide([story], snap, RANK, run=5, priority={"second": 10})
+    assert ds[0].action is Action.TAKEOVER and ds[0].target.pk == 9
+    # without a priority the copy stored first wins
+    assert decide([story], snap, RANK, run=5)[0].action is Action.DUPLICATE
+    # a lower priority never takes over, not even within the same run from an earlier-listed source
+    snap5 = Snapshot(own={}, by_dedup_key={"link:https://e.org/story": known(9, "third", run=5)})
+    first = it(source="first", link="https://e.org/story")
+    assert decide([first], snap5, RANK, run=5, priority={"third": 1})[0].action is Action.DUPLICATE
+    assert decide([first], snap5, RANK, run=5)[0].action is Action.TAKEOVER
+
+
+# ---- guid migrations --------------------------------------------------------------------------------
+
+def test_new_guids_for_the_same_posts_are_updates_of_the_stored_items():
+    old = [it(guid=f"https://old.example/?p={n}", link=f"https://e.org/post-{n}", title=f"Post {n}")
+           for n in range(3)]
+    snap = Snapshot(own={}, by_dedup_key={k: known(n + 1, "first") for n, o in enumerate(old)
+                                          for k in match_keys(o)})
+    new = [it(guid=f"tag:e.org,2024:{n}", link=f"https://e.org/post-{n}?utm_source=rss", title=f"Post {n}")
+           for n in range(3)]
+    ds = decide(new, snap, RANK, 2)
+    assert [(d.action, d.target.pk) for d in ds] == [(Action.UPDATE, 1), (Action.UPDATE, 2), (Action.UPDATE, 3)]
+
+
+def test_a_new_episode_linking_to_the_same_page_is_not_a_migration():
+    # a podcast whose items all link to its home page: a new guid with another title is a new item
+    old = it(guid="ep1", link="https://pod.example/", title="Episode 1")
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in match_keys(old)})
+    new = it(guid="ep2", link="https://pod.example/", title="Episode 2")
+    assert decide([new], snap, RANK, 2)[0].action is Action.NEW
+
+
+def test_a_stored_item_still_carried_under_its_own_guid_is_not_re_keyed():
+    a = it(guid="a", link="https://e.org/p", title="Same")
+    snap = Snapshot(own={"g:a": known(1, "first", a.content_hash)},
+                    by_dedup_key={k: known(1, "first") for k in match_keys(a)})
+    twin = it(guid="b", link="https://e.org/p?x=1", title="Same")
+    ds = decide([a, twin], snap, RANK, 2)
+    assert [d.action for d in ds] == [Action.UNCHANGED, Action.NEW]
+
+
+def test_a_weekly_post_with_a_long_fixed_introduction_does_not_replace_last_weeks():
+    intro = "<p>" + " ".join(WORDS * 3) + "</p>"
+    last = it(guid="w1", link="https://e.org/weekly/1", title="Weekly update", content=intro + "<p>one</p>",
+              published=T0)
+    snap = Snapshot(own={}, by_dedup_key={k: known(1, "first") for k in match_keys(last)})
+    this = it(guid="w2", link="https://e.org/weekly/2", title="Weekly update", content=intro + "<p>two</p>",
+              published=T0 + timedelta(days=7))
+    assert decide([this], snap, RANK, 2)[0].action is Action.NEW
+    # the same post re-published under a new guid and a new URL (same day): an update
+    moved = it(guid="tag:e.org,2024:w1", link="https://e.org/2024/05/weekly-update", title="Weekly update",
+               content=intro + "<p>one</p>", published=T0)
+    assert decide([moved], snap, RANK, 2)[0].action is Action.UPDATE
+
+
+def test_raising_a_sources_priority_later_gives_it_the_stories_it_shares():
+    # "second" was recorded as a duplicate of "first"'s story (an alias); then its priority is raised
+    mine = it(source="second", guid="x", link="https://e.org/story")
+    snap = Snapshot(own={"g:x": known(4, "first", run=1)}, by_dedup_key={})
+    assert decide([mine], snap, RANK, 3)[0].action is Action.UNCHANGED
+    assert decide([mine], snap, RANK, 3, priority={"second": 1})[0].action is Action.TAKEOVER
+    assert decide([mine], snap, RANK, 3, priority={"first": 1})[0].action is Action.UNCHANGED
