@@ -76,6 +76,8 @@ def curate(items: Iterable[StoredItem], config: Config, now: datetime) -> list[S
     out: list[StoredItem] = []
     for stored in items:
         src = sources.get(stored.item.source)     # None: a source since removed from the config
+        if src is None and not any(name in sources for name in stored.also_in):
+            continue                              # unsubscribed: hidden (kept; re-adding shows it)
         stored = with_overrides(stored, src)
         if not passes(stored, config.filters, src.filters if src else Filters()):
             continue
@@ -124,11 +126,12 @@ def select(items: Sequence[StoredItem], config: Config, now: datetime) -> Curate
 
 def gather(newest: Callable[[int], list[StoredItem]], config: Config, now: datetime) -> Curated:
     """The published selection, reading the store through ``newest(limit)`` (the newest ``limit``
-    stored items) no further than needed: without curation exactly ``output.max_items``; with it,
-    a growing prefix until every feed is full or the store is exhausted."""
-    if not config.curated:
-        return Curated(combined=newest(config.output.max_items), topics={})
-    limit = 2 * max([config.output.max_items, *(t.max_items for t in config.outputs)])
+    stored items) no further than needed: without curation ``output.max_items`` (more only when
+    items of sources removed from the config are in the way); with it, a growing prefix until
+    every feed is full or the store is exhausted."""
+    limit = max([config.output.max_items, *(t.max_items for t in config.outputs)])
+    if config.curated:
+        limit *= 2
     while True:
         items = newest(limit)
         result = select(items, config, now)

@@ -103,7 +103,8 @@ def test_per_source_limits_and_overrides(tmp_path):
             - {field: category, pattern: "^nothing$"}
         """)
     got = select(sorted(items, key=lambda x: x.date, reverse=True), cfg, T0).combined
-    assert titles(got) == ["loud 0", "loud 1", "loud 2", "quiet 20", "from a removed source", "quiet 21"]
+    # the item of a source no longer in the config is hidden (an unsubscribe), not published
+    assert titles(got) == ["loud 0", "loud 1", "loud 2", "quiet 20", "quiet 21"]
     loud = got[0].item
     assert loud.authors == (Person("Loud Person"),) and loud.categories == ("planet", "loud")
     # an author the feed names is kept; categories are not repeated
@@ -233,6 +234,26 @@ def test_changing_rules_and_republishing_applies_them_to_stored_items(tmp_path, 
     # and republishing with nothing changed writes nothing
     r = cli("publish", cwd=tmp_path)
     assert r.returncode == 0 and "nothing changed" in r.stdout
+
+
+def test_a_source_removed_from_the_config_is_hidden_and_comes_back_when_re_added(tmp_path, feed_server):
+    feed_server.add("/keep.xml", _feed(3, "keep"))
+    feed_server.add("/gone.xml", _feed(4, "gone"))
+    cfg_path = write_config(tmp_path, [{"name": "keep", "url": feed_server.url("/keep.xml")},
+                                       {"name": "gone", "url": feed_server.url("/gone.xml")}])
+    assert cli("refresh", cwd=tmp_path).returncode == 0
+    public = tmp_path / "public"
+    assert len(published(public).titles()) == 7
+    original = cfg_path.read_text(encoding="utf-8")
+    _rewrite(cfg_path, lambda d: d["sources"].pop(1))          # unsubscribe from "gone"
+    r = cli("publish", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    pub = published(public)
+    assert sorted(pub.titles()) == ["keep 0", "keep 1", "keep 2"]
+    assert pub.rss_titles() == pub.titles()
+    cfg_path.write_text(original, encoding="utf-8")            # re-subscribe: nothing was deleted
+    assert cli("publish", cwd=tmp_path).returncode == 0
+    assert len(published(public).titles()) == 7
 
 
 def test_status_lists_topic_feeds(tmp_path, feed_server):
