@@ -132,6 +132,10 @@ class _FeedsvcEntry(BaseEntryExtension):
 
 # ---- rendering (pure) ---------------------------------------------------------------------------
 
+def _second(dt: datetime) -> datetime:
+    return dt.replace(microsecond=0)
+
+
 def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
                self_url: str, self_type: str = "application/atom+xml") -> FeedGenerator:
     site, sources = safe_site(site, sources)
@@ -148,10 +152,10 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
         fg.language(site.language)
     fg.generator("feedsvc", __version__, "https://github.com/feedsvc/feedsvc")
     newest = max((s.updated for s in items), default=EPOCH)
-    newest = max(newest, max((s.date for s in items), default=EPOCH))
+    newest = _second(max(newest, max((s.date for s in items), default=EPOCH)))
     fg.updated(newest)
     fg.lastBuildDate(newest)
-    fg.pubDate(max((s.date for s in items), default=EPOCH))
+    fg.pubDate(_second(max((s.date for s in items), default=EPOCH)))
     for s in items:
         item = s.item
         fe = fg.add_entry(order="append")
@@ -160,8 +164,9 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
         fe.title(item.title)
         if item.link:
             fe.link(href=item.link, rel="alternate", type="text/html")
-        fe.published(s.date)
-        fe.updated(max(s.updated, s.date))
+        # whole seconds in every format: RSS dates have no fractions, and readers compare them
+        fe.published(_second(s.date))
+        fe.updated(_second(max(s.updated, s.date)))
         authors = entry_authors(item, site, sources)
         for p in authors:
             a: dict[str, str] = {"name": p.name}
