@@ -35,7 +35,7 @@ from feedsvc.config import FORMAT_FILES, Config, Site
 from feedsvc.errors import PublishError
 from feedsvc.model import StoredItem
 from feedsvc.normalise import MAX_TITLE, absolute_url, clean_text, plain_text
-from feedsvc.render_common import SourceInfo, entry_authors, safe_site, summary_html
+from feedsvc.render_common import SourceInfo, entry_authors, entry_updated, safe_site, second, summary_html
 from feedsvc.render_html import render_index, render_page
 from feedsvc.render_json import render_json
 from feedsvc.render_opml import render_opml
@@ -132,10 +132,6 @@ class _FeedsvcEntry(BaseEntryExtension):
 
 # ---- rendering (pure) ---------------------------------------------------------------------------
 
-def _second(dt: datetime) -> datetime:
-    return dt.replace(microsecond=0)
-
-
 def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
                self_url: str, self_type: str = "application/atom+xml") -> FeedGenerator:
     site, sources = safe_site(site, sources)
@@ -151,12 +147,12 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
     if site.language:
         fg.language(site.language)
     fg.generator("feedsvc", __version__, "https://github.com/feedsvc/feedsvc")
-    newest = max((s.updated for s in items), default=EPOCH)
-    newest = _second(max(newest, max((s.date for s in items), default=EPOCH)))
+    updated = entry_updated(items)
+    newest = max(updated, default=EPOCH)
     fg.updated(newest)
-    fg.lastBuildDate(newest)
-    fg.pubDate(_second(max((s.date for s in items), default=EPOCH)))
-    for s in items:
+    fg.lastBuildDate(second(newest))
+    fg.pubDate(second(max((s.date for s in items), default=EPOCH)))
+    for s, entry_upd in zip(items, updated):
         item = s.item
         fe = fg.add_entry(order="append")
         fe.id(item.id)
@@ -165,8 +161,8 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
         if item.link:
             fe.link(href=item.link, rel="alternate", type="text/html")
         # whole seconds in every format: RSS dates have no fractions, and readers compare them
-        fe.published(_second(s.date))
-        fe.updated(_second(max(s.updated, s.date)))
+        fe.published(second(s.date))
+        fe.updated(entry_upd)
         authors = entry_authors(item, site, sources)
         for p in authors:
             a: dict[str, str] = {"name": p.name}

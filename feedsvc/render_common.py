@@ -8,11 +8,14 @@ formats never disagree about who wrote an item or where it came from.
 
 from __future__ import annotations
 
+import hashlib
 import html
+from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from feedsvc.config import Site
-from feedsvc.model import Item, Person
+from feedsvc.model import Item, Person, StoredItem
 from feedsvc.normalise import clean_text, plain_text
 
 SUMMARY_CHARS = 400
@@ -61,3 +64,29 @@ def safe_site(site: Site, sources: dict[str, SourceInfo]) -> tuple[Site, dict[st
 def source_title(item: Item, sources: dict[str, SourceInfo]) -> str:
     info = sources.get(item.source)
     return (info.title if info else None) or item.origin.title or item.source
+
+
+def second(dt: datetime) -> datetime:
+    """Whole seconds: RSS dates have none, and readers compare dates."""
+    return dt.replace(microsecond=0)
+
+
+def entry_updated(items: list[StoredItem]) -> list[datetime]:
+    """Each entry's atom:updated (and JSON Feed date_modified), distinct within the feed: the
+    W3C validator warns about two entries with the same atom:updated, which an aggregate hits
+    at once (every undated item of one refresh is first seen in the same second). An entry
+    alone in its second keeps whole seconds; entries that share one get a sub-second offset
+    derived from their id, so the value is the same at every publish."""
+    base = [second(max(s.updated, s.date)) for s in items]
+    shared = Counter(base)
+    used: set[datetime] = set()
+    out = []
+    for s, t in zip(items, base):
+        if shared[t] > 1:
+            digest = hashlib.sha256(s.item.id.encode("utf-8", "surrogatepass")).digest()
+            t = t + timedelta(microseconds=int.from_bytes(digest[:4], "big") % 1_000_000)
+        while t in used:                      # two ids with the same offset: rare, deterministic
+            t += timedelta(microseconds=1)
+        used.add(t)
+        out.append(t)
+    return out

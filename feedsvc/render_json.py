@@ -14,13 +14,15 @@ from typing import Any
 
 from feedsvc.config import Site
 from feedsvc.model import StoredItem
-from feedsvc.render_common import SourceInfo, entry_authors, safe_site, source_title, summary_html, summary_text
+from feedsvc.render_common import (SourceInfo, entry_authors, entry_updated, safe_site, second, source_title,
+                                   summary_html, summary_text)
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
 def _date(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    spec = "microseconds" if dt.microsecond else "seconds"
+    return dt.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _person(name: str, uri: str | None) -> dict[str, str]:
@@ -45,7 +47,7 @@ def render_json(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
     if site.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": site.websub_hub}]
     out = []
-    for s in items:
+    for s, modified in zip(items, entry_updated(items)):
         item = s.item
         entry: dict[str, Any] = {"id": item.id}
         if item.link:
@@ -57,8 +59,8 @@ def render_json(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
         text = summary_text(item)
         if text and item.content:
             entry["summary"] = text
-        entry["date_published"] = _date(s.date)
-        entry["date_modified"] = _date(max(s.updated, s.date))
+        entry["date_published"] = _date(second(s.date))
+        entry["date_modified"] = _date(modified)             # the same value as Atom's updated
         entry["authors"] = [_person(p.name, p.uri) for p in entry_authors(item, site, sources)]
         if item.categories:
             entry["tags"] = list(item.categories)

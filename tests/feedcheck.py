@@ -153,7 +153,10 @@ def check_atom(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
         p.append(f"hub links {hubs}, expected {hub!r}")
     p += _rfc3339(root.findtext(a("updated")), "feed updated")
     feed_author = root.find(a("author"))
+    if fid and canonical_uri(fid) != fid:
+        p.append(f"feed id {fid!r} is not in canonical form ({canonical_uri(fid)!r})")
     ids: set[str] = set()
+    updated: set[str] = set()
     for i, e in enumerate(root.findall(a("entry"))):
         w = f"entry {i}"
         eid = e.findtext(a("id"))
@@ -162,7 +165,13 @@ def check_atom(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
         elif eid in ids:
             p.append(f"{w}: id {eid} twice")
         ids.add(eid or "")
-        p += _rfc3339(e.findtext(a("updated")), f"{w} updated")
+        if eid and canonical_uri(eid) != eid:
+            p.append(f"{w}: id {eid!r} is not in canonical form ({canonical_uri(eid)!r})")
+        upd = e.findtext(a("updated")) or ""
+        if upd in updated:
+            p.append(f"{w}: two entries with the same atom:updated {upd}")
+        updated.add(upd)
+        p += _rfc3339(upd, f"{w} updated")
         pub = e.findtext(a("published"))
         if pub is not None:
             p += _rfc3339(pub, f"{w} published")
@@ -304,3 +313,70 @@ def check_json(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
             if v in (None, "", [], {}):
                 p.append(f"{w}: empty {k}")
     return p
+
+
+# ---- the W3C validator's canonical-URI rule for atom:id (NonCanonicalURI) -----------------------
+
+_URI_RE = re.compile(r"^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?$")
+_SAFE = "~:/?[]@!$&'()*+,;="
+
+
+def _requote(part: str | None, plus: bool = False) -> str | None:
+    from unicodedata import normalize
+    from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+    if part is None:
+        return None
+    if not part.isascii():
+        raise UnicodeError("non-ASCII")           # the validator cannot canonicalise an IRI
+    if plus:
+        return quote_plus(normalize("NFC", unquote_plus(part)), safe=_SAFE)
+    return quote(normalize("NFC", unquote(part)), safe=_SAFE)
+
+
+def _dot_segments(path: str) -> str:
+    segs = path.split("/")
+    i = 0
+    while i < len(segs):
+        if segs[i] == ".":
+            del segs[i]
+        elif segs[i] == "..":
+            del segs[i]
+            if i > 1:
+                i -= 1
+                del segs[i]
+        else:
+            i += 1
+    return "/".join(segs)
+
+
+def canonical_uri(uri: str) -> str | None:
+    """The form the W3C Feed Validator wants an atom:id in (None: it cannot say)."""
+    m = _URI_RE.match(uri)
+    if not m:
+        return None
+    try:
+        scheme = m.group(2).lower() if m.group(2) is not None else None
+        auth, path = m.group(4), m.group(5)
+        if auth is not None and scheme in ("http", "ftp"):
+            default = 80 if scheme == "http" else 21
+            userinfo, at, host = auth.rpartition("@")
+            host = host.lower()
+            name, colon, port = host.partition(":")
+            if colon and port.isdigit() and int(port) != default:
+                host = f"{name}:{int(port)}"
+            elif colon and not port:
+                host = name
+            elif colon and port.isdigit():
+                host = name
+            auth = (userinfo + "@" if at and userinfo and userinfo != ":" else "") + host
+            path = "/" if path == "" else _dot_segments(path)
+        out = (scheme + ":" if scheme is not None else "") + ("//" + auth if auth is not None else "")
+        out += _requote(path) or ""
+        if m.group(7) is not None:
+            out += "?" + (_requote(m.group(7), plus=True) or "")
+        if m.group(9) is not None:
+            out += "#" + (_requote(m.group(9)) or "")
+        return out
+    except UnicodeError:
+        return None

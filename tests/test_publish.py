@@ -299,3 +299,24 @@ def test_article_page_links_back_to_the_index():
     page = render_page(SITE, stored(it), ("rss.xml",)).decode("utf-8")
     assert page.count('href="../../../../index.html"') == 2                    # header and footer
     assert 'type="application/rss+xml"' in page and "atom.xml" not in page
+
+
+def test_entries_sharing_a_second_get_distinct_stable_updated_values():
+    import json
+
+    from feedsvc.publish import render_json
+
+    same = [stored(item(guid=f"tag:e.org,2024:{i}", title=f"T{i}"), date=T0, updated=T0) for i in range(6)]
+    alone = stored(item(guid="tag:e.org,2024:alone", title="alone"), date=T0 - timedelta(hours=1))
+    out = render(same + [alone])
+    ups = [e.findtext(f"{{{ATOM}}}updated") for e in out.atom_entries]
+    assert len(set(ups)) == 7                                           # no two alike (W3C DuplicateUpdated)
+    assert all(u.startswith("2024-05-01T12:00:00.") for u in ups[:6])   # the same second, told apart
+    assert ups[6] == "2024-05-01T11:00:00+00:00"                        # alone in its second: untouched
+    assert [e.findtext(f"{{{ATOM}}}published") for e in out.atom_entries][:6] == ["2024-05-01T12:00:00+00:00"] * 6
+    # stable: the same item keeps its value whatever else shares its second
+    again = render(same[2:] + [stored(item(guid="tag:e.org,2024:new", title="new"), date=T0, updated=T0)])
+    assert [e.findtext(f"{{{ATOM}}}updated") for e in again.atom_entries][:4] == ups[2:6]
+    # and JSON Feed's date_modified says the same instants
+    js = json.loads(render_json(SITE, same + [alone], SOURCES))
+    assert [datetime.fromisoformat(i["date_modified"]) for i in js["items"]] == [datetime.fromisoformat(u) for u in ups]

@@ -119,6 +119,16 @@ def test_rss_checks_catch_breakage(old, new, problem):
     assert any(problem in p for p in check_rss(data.replace(old, new, 1), SITE.url + "rss.xml", HUB)), problem
 
 
+def test_atom_checks_catch_a_repeated_updated_and_a_non_canonical_id():
+    atom = outputs()[0]
+    root = parse_xml(atom)
+    ups = [e.findtext(f"{{{ATOM}}}updated").encode() for e in root.findall(f"{{{ATOM}}}entry")]
+    broken = atom.replace(b"<updated>" + ups[1] + b"</updated>", b"<updated>" + ups[0] + b"</updated>")
+    assert any("same atom:updated" in p for p in check_atom(broken, SITE.url + "atom.xml", HUB))
+    broken = atom.replace(b"<id>tag:example.org,2024:3</id>", b"<id>HTTP://Example.org:80</id>")
+    assert any("canonical form ('http://example.org/')" in p for p in check_atom(broken, SITE.url + "atom.xml", HUB))
+
+
 def test_relaxng_catches_a_broken_atom_document():
     atom = outputs()[0]
     assert relaxng_errors(atom.replace(b"<title>Test Planet</title>", b"", 1))        # feed needs a title
@@ -151,13 +161,24 @@ def corpus_outputs(tmp_path_factory):
     return tmp / "public", len(rows), n
 
 
+# Ids three corpus feeds publish in a form the W3C validator calls non-canonical (an escaped
+# ':' or '('): a source's own id is published as it is, because a published id never changes.
+SOURCE_IDS_NOT_CANONICAL = {
+    "tag:ncatlab.org,2009-09-08:nLab,%280%2C1%29-category",
+    "https://docs.google.com/feeds/id/document%3A12345",
+    "https://docs.google.com/feeds/id/pdf%3A12345",
+}
+
+
 @pytest.mark.slow
 def test_corpus_atom_is_schema_valid_and_clean(corpus_outputs):
     pub, feeds, n = corpus_outputs
     assert feeds >= 300 and n > 3000
     atom = (pub / "atom.xml").read_bytes()
     assert relaxng_errors(atom) == []
-    assert check_atom(atom, "http://127.0.0.1:8080/atom.xml") == []
+    problems = check_atom(atom, "http://127.0.0.1:8080/atom.xml")
+    assert [p for p in problems if not any(repr(i) in p for i in SOURCE_IDS_NOT_CANONICAL)] == []
+    assert len(problems) <= len(SOURCE_IDS_NOT_CANONICAL)
     assert len(parse_xml(atom).findall(f"{{{ATOM}}}entry")) == n
 
 
