@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -50,6 +51,10 @@ STYLESHEET = "feed.xsl"
 # off in output.formats) is removed, so no stale feed lingers
 OWN_FILES = ("atom.xml", "rss.xml", "feed.json", STYLESHEET, "index.html", "sources.opml")
 FEED_FILES = tuple(FORMAT_FILES.values())
+_MARKUP = re.compile(r"<[/!?A-Za-z]")
+# a leaf element of the serialised RSS (its text has no "<": lxml escapes it) other than the two
+# that hold HTML; group 3 is its text
+_PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 
 __all__ = ["SourceInfo", "PublishResult", "build_feed", "render_atom", "render_rss", "render_json",
            "render_index", "render_page", "render_opml", "render_all", "write_all",
@@ -94,15 +99,23 @@ class _FeedsvcEntry(BaseEntryExtension):
                 el.set("type", enc.type)
             if enc.length:
                 el.set("length", str(enc.length))
+        title = entry.find("title")
+        if title is not None and title.text and _MARKUP.search(title.text):
+            # a plain-text title that looks like markup ("Using </div>"): as escaped HTML it
+            # reads the same, and no reader or validator takes it for undeclared HTML
+            title.set("type", "html")
+            title.text = html.escape(title.text, quote=False)
         src = d.get("source")
-        if src is not None:
+        # atom:source names the source feed: its id, title, updated and self link are all
+        # expected, so a source without a public feed URL (a file: feed) gets none
+        if src is not None and src.get("url"):
             el = etree.SubElement(entry, "source")
             etree.SubElement(el, "id").text = src["id"]
             etree.SubElement(el, "title").text = src["title"]
+            etree.SubElement(el, "updated").text = src["updated"].isoformat()
             if src.get("home"):
                 etree.SubElement(el, "link", rel="alternate", href=src["home"])
-            if src.get("url"):
-                etree.SubElement(el, "link", rel="self", href=src["url"])
+            etree.SubElement(el, "link", rel="self", href=src["url"])
         return entry
 
     def extend_rss(self, entry: etree._Element) -> etree._Element:
@@ -149,6 +162,9 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
     fg.generator("feedsvc", __version__, "https://github.com/feedsvc/feedsvc")
     updated = entry_updated(items)
     newest = max(updated, default=EPOCH)
+    source_updated: dict[str, datetime] = {}      # atom:source/updated: its newest entry here
+    for s, upd in zip(items, updated):
+        source_updated[s.item.source] = max(upd, source_updated.get(s.item.source, EPOCH))
     fg.updated(newest)
     fg.lastBuildDate(second(newest))
     fg.pubDate(second(max((s.date for s in items), default=EPOCH)))
@@ -186,7 +202,8 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
             feed_url = (info.url if info else None) or item.origin.link
             title = (info.title if info else None) or item.origin.title or item.source
             source = {"id": item.origin.id or feed_url or f"{site.id.rstrip('/')}/sources/{item.source}",
-                      "title": title, "url": feed_url, "home": item.origin.home}
+                      "title": title, "url": feed_url, "home": item.origin.home,
+                      "updated": source_updated[item.source]}
         fe.feedsvc.data = {"enclosures": item.enclosures, "source": source, "authors": authors}
     return fg
 
@@ -210,11 +227,21 @@ def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
     return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
 
 
+def hex_character_references(data: bytes) -> bytes:
+    """In RSS elements that hold plain text (all but description and content:encoded), write
+    "&", "<" and ">" as &#x26; &#x3C; &#x3E;, as the RSS Best Practices Profile asks (the
+    W3C validator's CharacterData warning); XML parsers read the same characters."""
+    def fix(m: re.Match[bytes]) -> bytes:
+        text = m.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;").replace(b"&gt;", b"&#x3E;")
+        return m.group(1) + text + m.group(4)
+    return _PLAIN_LEAF.sub(fix, data)
+
+
 def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
                stylesheet_href: str | None = None) -> bytes:
     fg = build_feed(site, items, sources, site.url + "rss.xml", "application/rss+xml")
     fg.description(clean_text(site.description) or site.title)
-    data: bytes = fg.rss_str(pretty=True)
+    data: bytes = hex_character_references(fg.rss_str(pretty=True))
     return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
 
 

@@ -30,6 +30,10 @@ RFC822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May
                     r"\d{4} \d{2}:\d{2}:\d{2} ([+-]\d{4}|GMT|UT)$")
 IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
 EMAIL_AUTHOR = re.compile(r"^[^@\s()]+@[^@\s()]+\.[^@\s()]+( \(.+\))?$")
+# what the W3C validator takes for HTML in a plain-text element (an end tag) or for a script
+LOOKS_LIKE_HTML = re.compile(r"</\w+>|<(script|meta|embed|object)[>\s]", re.I)
+# a leaf element of serialised RSS other than the two that hold HTML; group 3 is its raw text
+PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 URL_ATTRS = ("href", "src", "url", "uri", "xmlUrl", "htmlUrl")
 ABSOLUTE_SCHEMES = ("http", "https", "mailto", "tag", "urn", "data", "ftp", "ftps", "news", "nntp",
                     "tel", "irc", "ircs", "magnet", "sms", "xmpp", "geo", "webcal", "itms", "feed")
@@ -185,6 +189,19 @@ def check_atom(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
                      f"{feed_author is not None}, but every entry must say)")
         if not (e.findtext(a("title")) or "").strip():
             p.append(f"{w}: empty title")
+        for tag in ("title", "summary", "content"):
+            el = e.find(a(tag))
+            if el is not None and el.get("type", "text") == "text" and LOOKS_LIKE_HTML.search(el.text or ""):
+                p.append(f"{w}: {tag} of type text contains HTML (undeclared): {el.text!r}")
+        src = e.find(a("source"))
+        if src is not None:
+            for need in ("id", "title", "updated"):
+                if not (src.findtext(a(need)) or "").strip():
+                    p.append(f"{w}: atom:source without {need}")
+            if not [l for l in src.findall(a("link")) if l.get("rel") == "self"]:
+                p.append(f"{w}: atom:source without a self link")
+            if src.findtext(a("updated")):
+                p += _rfc3339(src.findtext(a("updated")), f"{w} source updated")
         alt = [l for l in e.findall(a("link")) if l.get("rel", "alternate") == "alternate"]
         if not alt and e.find(a("content")) is None:
             p.append(f"{w}: neither an alternate link nor content")
@@ -223,6 +240,13 @@ def check_rss(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
     if ch.find(f"{{{DC}}}date") is not None and ch.find("pubDate") is not None:
         p.append("channel has both pubDate and dc:date")
     guids: set[str] = set()
+    for m in PLAIN_LEAF.finditer(data):
+        if re.search(rb"&(amp|lt|gt);", m.group(3)):
+            p.append(f"<{m.group(2).decode()}>: '&', '<' or '>' not written as a hexadecimal character "
+                     f"reference (RSS profile, CharacterData): {m.group(3)[:80]!r}")
+    for el in ch.iter(etree.Element):
+        if _local(el) not in ("description", "encoded") and LOOKS_LIKE_HTML.search(el.text or ""):
+            p.append(f"<{_local(el)}> is plain text but contains HTML: {el.text!r}")
     for i, it in enumerate(ch.findall("item")):
         w = f"item {i}"
         if not (it.findtext("title") or "").strip() and not (it.findtext("description") or "").strip():
