@@ -247,8 +247,14 @@ def check_rss(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
     for el in ch.iter(etree.Element):
         if _local(el) not in ("description", "encoded") and LOOKS_LIKE_HTML.search(el.text or ""):
             p.append(f"<{_local(el)}> is plain text but contains HTML: {el.text!r}")
+    kids = [_local(k) for k in ch if isinstance(k.tag, str)]
+    if "item" in kids and any(k != "item" for k in kids[kids.index("item"):]):
+        p.append("channel elements after the first item (the profile's misplaced item)")
     for i, it in enumerate(ch.findall("item")):
         w = f"item {i}"
+        order = [_local(k) for k in it if isinstance(k.tag, str)]
+        if "encoded" in order and ("description" not in order or order.index("description") > order.index("encoded")):
+            p.append(f"{w}: content:encoded without a description before it")
         if not (it.findtext("title") or "").strip() and not (it.findtext("description") or "").strip():
             p.append(f"{w}: neither title nor description")
         g = it.find("guid")
