@@ -194,6 +194,7 @@ def test_feeds_carry_a_stylesheet_that_renders_a_readable_page(tmp_path, feed_se
         assert "This is a web feed" in text and "subscribe" in text.lower() and self_url in text
         assert doc.xpath("string(//h1)") == "Harbour Planet"
         assert [a.text_content() for a in doc.xpath("//li//h2/a")] == out.titles()
+        assert doc.xpath("//li//h2/a/@href") == [e.link for e in out.atom.entries]
         assert not doc.xpath("//script")
 
 

@@ -48,7 +48,10 @@
 
   <xsl:template match="atom:entry">
     <li>
-      <h2><a href="{atom:link[@rel='alternate']/@href}"><xsl:value-of select="atom:title"/></a></h2>
+      <h2><xsl:choose>
+        <xsl:when test="atom:link[not(@rel) or @rel='alternate']"><a href="{atom:link[not(@rel) or @rel='alternate'][1]/@href}"><xsl:value-of select="atom:title"/></a></xsl:when>
+        <xsl:otherwise><xsl:value-of select="atom:title"/></xsl:otherwise>
+      </xsl:choose></h2>
       <p class="meta">
         <xsl:value-of select="atom:source/atom:title"/>
         <xsl:if test="atom:source"> · </xsl:if>
@@ -60,7 +63,10 @@
 
   <xsl:template match="item">
     <li>
-      <h2><a href="{link}"><xsl:value-of select="title"/></a></h2>
+      <h2><xsl:choose>
+        <xsl:when test="link"><a href="{link}"><xsl:value-of select="title"/></a></xsl:when>
+        <xsl:otherwise><xsl:value-of select="title"/></xsl:otherwise>
+      </xsl:choose></h2>
       <p class="meta">
         <xsl:value-of select="source"/>
         <xsl:if test="source"> · </xsl:if>
