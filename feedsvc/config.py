@@ -32,12 +32,24 @@ class Site:
     description: str
     author: str | None = None
     language: str | None = None
+    websub_hub: str | None = None    # a WebSub hub: feeds carry rel="hub", changed feeds ping it
+
+
+FORMATS = ("atom", "rss", "json")    # the feed formats, in the order they are written
+FORMAT_FILES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
     dir: Path
     max_items: int = 50
+    formats: tuple[str, ...] = FORMATS   # feed formats written (index.html and sources.opml always)
+    page_items: int = 50                 # newest items shown on index.html
+
+    @property
+    def feed_files(self) -> tuple[str, ...]:
+        """The feed file names written, e.g. ("atom.xml", "rss.xml", "feed.json")."""
+        return tuple(FORMAT_FILES[f] for f in self.formats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +303,28 @@ def _http_url(doc: _Doc, value: str, path: str) -> str:
     return value
 
 
+def _optional_url(doc: _Doc, m: dict[str, Any], key: str, path: str) -> str | None:
+    value = _str(doc, m, key, path)
+    if value is None or not value.strip():
+        return None
+    return _http_url(doc, value.strip(), path)
+
+
+def _formats(doc: _Doc, m: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """``output.formats``: a non-empty list of atom, rss, json (written in that order)."""
+    if key not in m:
+        return FORMATS
+    value = m[key]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise doc.error(path, "must be a non-empty list of formats (atom, rss, json)")
+    for i, f in enumerate(value):
+        if f not in FORMATS:
+            raise doc.error(f"{path}[{i}]", f"unknown format {f!r} (allowed: atom, rss, json)")
+    return tuple(f for f in FORMATS if f in value)
+
+
 def _resolve(base: Path, value: str) -> Path:
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else (base / p)
@@ -309,8 +343,8 @@ def file_url_path(url: str, base: Path) -> Path:
 
 TOP_KEYS = {"site", "output", "state_dir", "schedule", "sources", "retention", "fetch",
             "filters", "sources_opml", "outputs"}
-SITE_KEYS = {"title", "url", "id", "description", "author", "language"}
-OUTPUT_KEYS = {"dir", "max_items"}
+SITE_KEYS = {"title", "url", "id", "description", "author", "language", "websub_hub"}
+OUTPUT_KEYS = {"dir", "max_items", "formats", "page_items"}
 SCHEDULE_KEYS = {"interval", "jitter"}
 RETENTION_KEYS = {"max_age", "per_source"}
 FETCH_KEYS = {"workers", "connect_timeout", "timeout", "max_bytes", "max_entries"}
@@ -440,11 +474,14 @@ def parse_config(text: str, cfg_path: Path) -> Config:
     site = Site(title=title or "", url=url, id=site_id,
                 description=_str(doc, s, "description", "site.description") or f"{title}: combined feed",
                 author=_str(doc, s, "author", "site.author"),
-                language=_str(doc, s, "language", "site.language"))
+                language=_str(doc, s, "language", "site.language"),
+                websub_hub=_optional_url(doc, s, "websub_hub", "site.websub_hub"))
 
     o = _mapping(doc, top.get("output"), "output", OUTPUT_KEYS)
     output = Output(dir=_resolve(base, _str(doc, o, "dir", "output.dir", default="public") or "public"),
-                    max_items=_int(doc, o, "max_items", "output.max_items", 50))
+                    max_items=_int(doc, o, "max_items", "output.max_items", 50),
+                    formats=_formats(doc, o, "formats", "output.formats"),
+                    page_items=_int(doc, o, "page_items", "output.page_items", 50))
 
     state_dir = _resolve(base, _str(doc, top, "state_dir", "state_dir", default="state") or "state")
 

@@ -1,14 +1,17 @@
 """Publishing: pure rendering (stored items + site metadata → bytes per file) and one atomic
-write-if-changed helper. ``publish`` glues them to the store.
+write-if-changed helper. ``publish`` in refresh.py glues them to the store.
 
 Rendering is deterministic: the same items give the same bytes (feed-level ``updated`` is the
 newest item's date, never the time of the run), so an unchanged round rewrites nothing and
 readers' conditional GETs keep getting 304.
 
-feedgen 1.0 is used for both formats, with one entry extension (``_FeedsvcEntry``) for what it gets
+This module renders Atom and RSS with feedgen 1.0, with one extension for what feedgen gets
 wrong or lacks: Atom enclosures (``link rel="enclosure"`` with type and length), a full
-``atom:source`` (id, title, links), RSS ``<enclosure>``/``<source>`` and ``dc:creator`` for authors
-without an e-mail address (RSS ``<author>`` must be an address).
+``atom:source`` (id, title, links), RSS ``<enclosure>``/``<source>``, RSS authors (``<author>``
+only for one author with an e-mail address, else ``dc:creator``, never both) and the WebSub
+``rel="hub"`` link in both formats. Both feeds carry an ``<?xml-stylesheet?>`` for browsers
+(templates/feed.xsl). The other outputs live beside it: render_json.py (JSON Feed 1.1),
+render_html.py (index.html, article pages), render_opml.py (sources.opml).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +32,57 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedsvc import __version__
-from feedsvc.config import Config, Site, Topic
+from feedsvc.config import FORMAT_FILES, Config, Site, Topic
 from feedsvc.errors import PublishError
-from feedsvc.model import Item, Person, StoredItem
+from feedsvc.model import StoredItem
 from feedsvc.normalise import MAX_TITLE, absolute_url, clean_text, plain_text
+from feedsvc.render_common import SourceInfo, entry_authors, entry_updated, safe_site, second, summary_html
+from feedsvc.render_html import render_index, render_page
+from feedsvc.render_json import render_json
+from feedsvc.render_opml import render_opml
 
 log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SUMMARY_CHARS = 400
+STYLESHEET = "feed.xsl"
+# every file publish owns at the top of output.dir: one no longer produced (a format switched
+# off in output.formats) is removed, so no stale feed lingers
+OWN_FILES = ("atom.xml", "rss.xml", "feed.json", STYLESHEET, "index.html", "sources.opml")
+FEED_FILES = tuple(FORMAT_FILES.values())
+_MARKUP = re.compile(r"<[/!?A-Za-z]")
+# a leaf element of the serialised RSS (its text has no "<": lxml escapes it) other than the two
+# that hold HTML; group 3 is its text
+_PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """What publish shows of a source: its display name and feed URL."""
-    name: str
-    title: str
-    url: str | None              # the feed's URL (remote) or None (local articles)
-    home: str | None = None
+__all__ = ["SourceInfo", "PublishResult", "build_feed", "render_atom", "render_rss", "render_json",
+           "render_index", "render_page", "render_opml", "render_all", "write_all",
+           "write_if_changed", "with_stylesheet", "stylesheet", "source_infos"]
 
 
 # ---- feedgen extension --------------------------------------------------------------------------
 
 class _FeedsvcFeed(BaseExtension):
+    """Feed-level additions; set ``fg.feedsvc.hub`` for the WebSub hub link."""
+
+    def __init__(self) -> None:
+        self.hub: str | None = None
+
     def extend_ns(self) -> dict[str, str]:
         return {"dc": DC_NS}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.hub:
+            # feedgen's Atom tree has no namespaces (xmlns is a plain attribute on <feed>)
+            etree.SubElement(feed, "link", rel="hub", href=self.hub)
+        return feed
+
+    def extend_rss(self, rss: etree._Element) -> etree._Element:
+        channel = rss.find("channel")
+        if self.hub and channel is not None:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel="hub", href=self.hub)
+        return rss
 
 
 class _FeedsvcEntry(BaseEntryExtension):
@@ -63,8 +92,6 @@ class _FeedsvcEntry(BaseEntryExtension):
         self.data: dict[str, Any] = {}
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
-        # feedgen builds its Atom tree without namespaces (xmlns is written as a plain attribute
-        # on <feed>), so elements added here carry no namespace either
         d = self.data
         for enc in d.get("enclosures", ()):
             el = etree.SubElement(entry, "link", rel="enclosure", href=enc.url)
@@ -72,21 +99,37 @@ class _FeedsvcEntry(BaseEntryExtension):
                 el.set("type", enc.type)
             if enc.length:
                 el.set("length", str(enc.length))
+        title = entry.find("title")
+        if title is not None and title.text and _MARKUP.search(title.text):
+            # a plain-text title that looks like markup ("Using </div>"): as escaped HTML it
+            # reads the same, and no reader or validator takes it for undeclared HTML
+            title.set("type", "html")
+            title.text = html.escape(title.text, quote=False)
         src = d.get("source")
-        if src is not None:
+        # atom:source names the source feed: its id, title, updated and self link are all
+        # expected, so a source without a public feed URL (a file: feed) gets none
+        if src is not None and src.get("url"):
             el = etree.SubElement(entry, "source")
             etree.SubElement(el, "id").text = src["id"]
             etree.SubElement(el, "title").text = src["title"]
+            etree.SubElement(el, "updated").text = src["updated"].isoformat()
             if src.get("home"):
                 etree.SubElement(el, "link", rel="alternate", href=src["home"])
-            if src.get("url"):
-                etree.SubElement(el, "link", rel="self", href=src["url"])
+            etree.SubElement(el, "link", rel="self", href=src["url"])
         return entry
 
     def extend_rss(self, entry: etree._Element) -> etree._Element:
         d = self.data
-        for p in d.get("creators", ()):
-            etree.SubElement(entry, f"{{{DC_NS}}}creator").text = p
+        # RSS <author> is one e-mail address; the W3C validator warns when an item has both
+        # <author> and dc:creator, so: one author with an address → <author>, else dc:creator
+        authors = d.get("authors", ())
+        for el in entry.findall("author"):
+            entry.remove(el)
+        if len(authors) == 1 and authors[0].email:
+            etree.SubElement(entry, "author").text = f"{authors[0].email} ({authors[0].name})"
+        else:
+            for p in authors:
+                etree.SubElement(entry, f"{{{DC_NS}}}creator").text = p.name
         encs = d.get("enclosures", ())
         if encs:
             enc = encs[0]  # RSS allows one enclosure per item
@@ -102,50 +145,30 @@ class _FeedsvcEntry(BaseEntryExtension):
 
 # ---- rendering (pure) ---------------------------------------------------------------------------
 
-def _entry_authors(item: Item, site: Site, sources: dict[str, SourceInfo]) -> tuple[Person, ...]:
-    if item.authors:
-        return item.authors
-    info = sources.get(item.source)
-    if item.page is None and (item.origin.title or info):
-        return (Person(name=(info.title if info else None) or item.origin.title or item.source),)
-    return (Person(name=site.author or site.title),)
-
-
-def _summary(item: Item) -> str:
-    if item.summary:
-        return item.summary
-    text = plain_text(item.content, True, SUMMARY_CHARS)
-    return html.escape(text, quote=False) if text else ""
-
-
-def _safe(site: Site, sources: dict[str, SourceInfo]) -> tuple[Site, dict[str, SourceInfo]]:
-    """Site and source strings made XML-safe: items are cleaned by normalise, but a YAML
-    "\\0" escape in a title would otherwise make lxml refuse the whole feed."""
-    site = replace(site, title=clean_text(site.title), description=clean_text(site.description),
-                   author=clean_text(site.author) or None, language=clean_text(site.language) or None)
-    return site, {k: replace(v, title=clean_text(v.title)) for k, v in sources.items()}
-
-
 def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-               self_url: str) -> FeedGenerator:
-    site, sources = _safe(site, sources)
+               self_url: str, self_type: str = "application/atom+xml") -> FeedGenerator:
+    site, sources = safe_site(site, sources)
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _FeedsvcFeed, _FeedsvcEntry, atom=True, rss=True)
+    fg.feedsvc.hub = site.websub_hub
     fg.id(site.id)
     fg.title(site.title)
     fg.subtitle(site.description)
-    fg.link(href=self_url, rel="self")
+    fg.link(href=self_url, rel="self", type=self_type)
     fg.link(href=site.url, rel="alternate", type="text/html")  # last: feedgen takes it as RSS <link>
     fg.author({"name": site.author or site.title})
     if site.language:
         fg.language(site.language)
     fg.generator("feedsvc", __version__, "https://github.com/feedsvc/feedsvc")
-    newest = max((s.updated for s in items), default=EPOCH)
-    newest = max(newest, max((s.date for s in items), default=EPOCH))
+    updated = entry_updated(items)
+    newest = max(updated, default=EPOCH)
+    source_updated: dict[str, datetime] = {}      # atom:source/updated: its newest entry here
+    for s, upd in zip(items, updated):
+        source_updated[s.item.source] = max(upd, source_updated.get(s.item.source, EPOCH))
     fg.updated(newest)
-    fg.lastBuildDate(newest)
-    fg.pubDate(max((s.date for s in items), default=EPOCH))
-    for s in items:
+    fg.lastBuildDate(second(newest))
+    fg.pubDate(second(max((s.date for s in items), default=EPOCH)))
+    for s, entry_upd in zip(items, updated):
         item = s.item
         fe = fg.add_entry(order="append")
         fe.id(item.id)
@@ -153,9 +176,10 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
         fe.title(item.title)
         if item.link:
             fe.link(href=item.link, rel="alternate", type="text/html")
-        fe.published(s.date)
-        fe.updated(max(s.updated, s.date))
-        authors = _entry_authors(item, site, sources)
+        # whole seconds in every format: RSS dates have no fractions, and readers compare them
+        fe.published(second(s.date))
+        fe.updated(entry_upd)
+        authors = entry_authors(item, site, sources)
         for p in authors:
             a: dict[str, str] = {"name": p.name}
             if p.email:
@@ -163,7 +187,7 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
             if p.uri:
                 a["uri"] = p.uri
             fe.author(a)
-        summary = _summary(item)
+        summary = summary_html(item)
         if summary:
             fe.summary(summary, type="html")
         if item.content:
@@ -178,73 +202,53 @@ def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInf
             feed_url = (info.url if info else None) or item.origin.link
             title = (info.title if info else None) or item.origin.title or item.source
             source = {"id": item.origin.id or feed_url or f"{site.id.rstrip('/')}/sources/{item.source}",
-                      "title": title, "url": feed_url, "home": item.origin.home}
-        fe.feedsvc.data = {
-            "enclosures": item.enclosures,
-            "source": source,
-            # RSS <author> must be an e-mail address; names without one go to dc:creator
-            "creators": [p.name for p in authors if not p.email],
-        }
+                      "title": title, "url": feed_url, "home": item.origin.home,
+                      "updated": source_updated[item.source]}
+        fe.feedsvc.data = {"enclosures": item.enclosures, "source": source, "authors": authors}
     return fg
 
 
+def with_stylesheet(data: bytes, href: str) -> bytes:
+    """Insert ``<?xml-stylesheet type="text/xsl" href=…?>`` after the XML declaration of a
+    serialised document (feedgen cannot emit processing instructions). ``href`` is escaped for
+    a pseudo-attribute; a document without the declaration lxml always writes is refused."""
+    if not data.startswith(b"<?xml "):
+        raise PublishError("cannot add the stylesheet: the document has no XML declaration")
+    end = data.index(b"?>") + 2
+    value = html.escape(href, quote=True).encode("utf-8")
+    pi = b'\n<?xml-stylesheet type="text/xsl" href="' + value + b'"?>'
+    return data[:end] + pi + data[end:]
+
+
 def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-                prefix: str = "") -> bytes:
-    fg = build_feed(site, items, sources, site.url + prefix + "atom.xml")
-    return fg.atom_str(pretty=True)
+                stylesheet_href: str | None = None, prefix: str = "") -> bytes:
+    """``prefix``: the feed's directory under output.dir (a topic feed's ``path/``)."""
+    fg = build_feed(site, items, sources, site.url + prefix + "atom.xml", "application/atom+xml")
+    data: bytes = fg.atom_str(pretty=True)
+    return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
+
+
+def hex_character_references(data: bytes) -> bytes:
+    """In RSS elements that hold plain text (all but description and content:encoded), write
+    "&", "<" and ">" as &#x26; &#x3C; &#x3E;, as the RSS Best Practices Profile asks (the
+    W3C validator's CharacterData warning); XML parsers read the same characters."""
+    def fix(m: re.Match[bytes]) -> bytes:
+        text = m.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;").replace(b"&gt;", b"&#x3E;")
+        return m.group(1) + text + m.group(4)
+    return _PLAIN_LEAF.sub(fix, data)
 
 
 def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-               prefix: str = "") -> bytes:
-    fg = build_feed(site, items, sources, site.url + prefix + "rss.xml")
+               stylesheet_href: str | None = None, prefix: str = "") -> bytes:
+    fg = build_feed(site, items, sources, site.url + prefix + "rss.xml", "application/rss+xml")
     fg.description(clean_text(site.description) or site.title)
-    return fg.rss_str(pretty=True)
+    data: bytes = hex_character_references(fg.rss_str(pretty=True))
+    return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
 
 
-PAGE_CSS = """
-body{font:16px/1.6 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:42rem;margin:0 auto;
-padding:1rem;color:#1d1d1f;background:#fff}
-a{color:#0645ad}header,footer{color:#555;font-size:.9rem}h1{line-height:1.25}
-img{max-width:100%;height:auto}pre{overflow:auto}
-@media (prefers-color-scheme:dark){body{background:#111;color:#eee}a{color:#8ab4f8}header,footer{color:#aaa}}
-"""
-
-
-def render_page(site: Site, stored: StoredItem) -> bytes:
-    """A local article's own HTML page."""
-    item = stored.item
-    depth = (item.page or "").count("/")
-    home = "../" * depth + "index.html"
-    authors = ", ".join(html.escape(p.name) for p in item.authors)
-    date = stored.date.strftime("%Y-%m-%d")
-    tags = ""
-    if item.categories:
-        tags = "<p class=\"tags\">Tags: " + ", ".join(html.escape(c) for c in item.categories) + "</p>"
-    doc = f"""<!DOCTYPE html>
-<html lang="{html.escape(site.language or 'en')}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(item.title)} — {html.escape(site.title)}</title>
-<link rel="alternate" type="application/atom+xml" title="{html.escape(site.title)} (Atom)" href="{html.escape(site.url)}atom.xml">
-<link rel="alternate" type="application/rss+xml" title="{html.escape(site.title)} (RSS)" href="{html.escape(site.url)}rss.xml">
-<style>{PAGE_CSS}</style>
-</head>
-<body>
-<header><a href="{home}">{html.escape(site.title)}</a></header>
-<main>
-<article>
-<h1>{html.escape(item.title)}</h1>
-<p class="meta">{('By ' + authors + ' · ') if authors else ''}<time datetime="{stored.date.isoformat()}">{date}</time></p>
-{item.content or item.summary}
-{tags}
-</article>
-</main>
-<footer><a href="{home}">← All articles</a></footer>
-</body>
-</html>
-"""
-    return doc.encode("utf-8")
+def stylesheet() -> bytes:
+    """The XSLT that turns atom.xml and rss.xml into a readable page in a browser."""
+    return resources.files("feedsvc").joinpath("templates", STYLESHEET).read_bytes()
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -292,6 +296,12 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 class PublishResult:
     written: tuple[str, ...]     # files (relative to output.dir) rewritten this time
     items: int                   # items in the combined feeds
+    warnings: tuple[str, ...] = ()  # problems that did not stop the publish (a failed hub ping)
+
+    @property
+    def feeds_changed(self) -> tuple[str, ...]:
+        """The feed files (atom.xml, rss.xml, feed.json, topic feeds') among those written."""
+        return tuple(w for w in self.written if is_feed_file(w))
 
 
 def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | None]]) -> dict[str, SourceInfo]:
@@ -314,43 +324,81 @@ def topic_site(site: Site, topic: Topic) -> Site:
                    id=f"{site.id.rstrip('/')}/{topic.path}")
 
 
-def render_all(config: Config, items: list[StoredItem], pages: list[StoredItem],
-               sources: dict[str, SourceInfo],
-               topics: dict[str, list[StoredItem]] | None = None) -> dict[str, bytes]:
-    """Every output file, by path relative to output.dir (pure). ``topics``: each ``outputs:``
-    feed's items by its path; it gets the same formats under that directory."""
-    files = {
-        "atom.xml": render_atom(config.site, items, sources),
-        "rss.xml": render_rss(config.site, items, sources),
-    }
-    for t in config.outputs:
-        site = topic_site(config.site, t)
-        chosen = (topics or {}).get(t.path, [])
-        files[f"{t.path}/atom.xml"] = render_atom(site, chosen, sources, prefix=t.path + "/")
-        files[f"{t.path}/rss.xml"] = render_rss(site, chosen, sources, prefix=t.path + "/")
-    for p in pages:
-        if p.item.page:
-            files[p.item.page] = render_page(config.site, p)
+def render_feeds(site: Site, formats: tuple[str, ...], items: list[StoredItem],
+                 sources: dict[str, SourceInfo], prefix: str = "") -> dict[str, bytes]:
+    """One feed in every chosen format, under ``prefix`` (a topic feed's ``path/``)."""
+    xsl = "../" * prefix.count("/") + STYLESHEET
+    files: dict[str, bytes] = {}
+    if "atom" in formats:
+        files[prefix + "atom.xml"] = render_atom(site, items, sources, xsl, prefix=prefix)
+    if "rss" in formats:
+        files[prefix + "rss.xml"] = render_rss(site, items, sources, xsl, prefix=prefix)
+    if "json" in formats:
+        files[prefix + "feed.json"] = render_json(site, items, sources, prefix=prefix)
     return files
 
 
+def render_all(config: Config, items: list[StoredItem], pages: list[StoredItem],
+               sources: dict[str, SourceInfo],
+               topics: dict[str, list[StoredItem]] | None = None) -> dict[str, bytes]:
+    """Every output file, by path relative to output.dir (pure): the feeds chosen by
+    output.formats (the combined one, and each ``outputs:`` topic feed under its path, with
+    ``topics`` its items), their stylesheet, index.html, sources.opml and the article pages."""
+    site = config.site
+    formats = config.output.formats
+    files: dict[str, bytes] = {}
+    if any(f in ("atom", "rss") for f in formats):
+        files[STYLESHEET] = stylesheet()
+    files.update(render_feeds(site, formats, items, sources))
+    topic_links = []
+    for t in config.outputs:
+        files.update(render_feeds(topic_site(site, t), formats, (topics or {}).get(t.path, []),
+                                  sources, prefix=t.path + "/"))
+        topic_links.append((t.title, t.description, t.path + "/"))
+    feeds = config.output.feed_files
+    files["index.html"] = render_index(site, items[:config.output.page_items], sources, feeds,
+                                       topic_links)
+    files["sources.opml"] = render_opml(site, config.sources, sources, items)
+    for p in pages:
+        if p.item.page:
+            files[p.item.page] = render_page(site, p, feeds)
+    return files
+
+
+def is_feed_file(rel: str) -> bool:
+    """Whether an output path is a feed: atom.xml, rss.xml, feed.json, or a topic feed's."""
+    directory, _, name = rel.rpartition("/")
+    return name in FEED_FILES and not directory.startswith("articles")
+
+
+def _write_order(rel: str) -> tuple[int, str]:
+    # article pages first, then the stylesheet and the pages, feeds last (in format order): a
+    # reader who sees a new feed finds its pages and its stylesheet in place
+    if is_feed_file(rel):     # topic feeds, then the combined feeds, each in format order
+        directory, _, name = rel.rpartition("/")
+        return (2 if directory else 3, f"{FEED_FILES.index(name)}{rel}")
+    return (1 if rel in OWN_FILES else 0, rel)
+
+
 def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
-    """Write what changed; remove article pages no longer produced. Returns the written paths."""
+    """Write what changed; remove article pages and own files no longer produced.
+    Returns the written (or removed) paths."""
     written = []
-    # article pages first, feeds last: a reader who sees a new feed finds its pages in place
-    for rel in sorted(files, key=lambda r: (r.rpartition("/")[2] in ("atom.xml", "rss.xml"), r)):
+    for rel in sorted(files, key=_write_order):
         if write_if_changed(out_dir / rel, files[rel]):
             written.append(rel)
+    stale = [out_dir / name for name in OWN_FILES if name not in files]
     pages_dir = out_dir / "articles"
     if pages_dir.is_dir():
         for dirpath, _dirs, names in os.walk(pages_dir):
-            for name in names:
-                full = Path(dirpath) / name
-                rel = full.relative_to(out_dir).as_posix()
-                if name.endswith(".html") and rel not in files:
-                    try:
-                        full.unlink()
-                        written.append(rel)
-                    except OSError as exc:
-                        log.warning("cannot remove stale page %s: %s", full, exc)
+            stale.extend(Path(dirpath) / n for n in names if n.endswith(".html"))
+    for full in stale:
+        rel = full.relative_to(out_dir).as_posix()
+        if rel in files or not full.is_file():
+            continue
+        try:
+            full.unlink()
+            written.append(rel)
+        except OSError as exc:
+            log.warning("cannot remove stale file %s: %s", full, exc)
     return written

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from feedsvc import __version__, articles
+from feedsvc import __version__, articles, websub
 from feedsvc.config import Config, Source
 from feedsvc.curate import gather
 from feedsvc.dedup import decide
@@ -30,7 +30,7 @@ from feedsvc.locks import LockTimeout, publish_lock, source_lock
 from feedsvc.model import FetchResult, Item, Origin, ParsedFeed, SourceOutcome, SourceState
 from feedsvc.normalise import SourceContext, normalise
 from feedsvc.parse import parse_feed
-from feedsvc.publish import PublishResult, render_all, source_infos, write_all
+from feedsvc.publish import PublishResult, is_feed_file, render_all, source_infos, write_all
 from feedsvc.store import Store
 
 log = logging.getLogger(__name__)
@@ -338,11 +338,15 @@ def publish(rt: Runtime) -> PublishResult:
         meta = {s.name: (s.feed_title, s.feed_link) for s in store.states()}
         files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
         written = write_all(cfg.output.dir, files)
+        warnings: list[str] = []
+        if cfg.site.websub_hub:          # changed feeds (and pings still pending) go to the hub
+            changed = [cfg.site.url + w for w in written if is_feed_file(w) and w in files]
+            warnings = websub.notify(cfg.site.websub_hub, changed, cfg.state_dir)
     finally:
         lock.release()
     for rel in written:
         log.debug("wrote %s", rel)
-    return PublishResult(written=tuple(written), items=len(items))
+    return PublishResult(written=tuple(written), items=len(items), warnings=tuple(warnings))
 
 
 # ---- a whole refresh ------------------------------------------------------------------------

@@ -4,11 +4,13 @@ overrides, topic feeds — pure on stored items, then end to end through ``feeds
 
 from __future__ import annotations
 
+import json
 import textwrap
 from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from lxml import html as lxml_html
 from hypothesis import given, settings, strategies as st
 
 from conftest import rss, write_config
@@ -224,6 +226,18 @@ def test_changing_rules_and_republishing_applies_them_to_stored_items(tmp_path, 
     assert py.atom_xml.find(f"{{{ATOM}}}link[@rel='self']").get("href") == "http://127.0.0.1:8080/python/atom.xml"
     assert py.atom.feed.id != pub.atom.feed.id
     assert published(public / "loud").titles() == ["loud 7", "loud 6", "loud 5"]
+    # every enabled format for topic feeds too, each with its own address, all on index.html
+    topic_json = json.loads((public / "python" / "feed.json").read_bytes())
+    assert [i["title"] for i in topic_json["items"]] == ["A real post"]
+    assert topic_json["feed_url"] == "http://127.0.0.1:8080/python/feed.json"
+    assert (public / "python" / "atom.xml").read_bytes().count(b'href="../feed.xsl"') == 1
+    index = lxml_html.fromstring((public / "index.html").read_bytes())
+    alternates = {l.get("href") for l in index.iter("link") if l.get("rel") == "alternate"}
+    assert {"http://127.0.0.1:8080/python/atom.xml", "http://127.0.0.1:8080/loud/rss.xml",
+            "http://127.0.0.1:8080/python/feed.json", "http://127.0.0.1:8080/atom.xml"} <= alternates
+    (topics,) = [n for n in index.iter("nav") if n.get("aria-label") == "Topic feeds"]
+    assert "Python posts" in topics.text_content() and "Loud only" in topics.text_content()
+    assert {a.get("href") for a in topics.iter("a")} >= {"python/atom.xml", "loud/feed.json"}
     assert len(feed_server.hits) == hits                         # publish never touched the network
 
     # loosening the rules brings the hidden items back: they were hidden, not deleted

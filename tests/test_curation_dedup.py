@@ -4,6 +4,8 @@ the winner (``also_in`` with links), and a CMS that changes every guid does not 
 
 from __future__ import annotations
 
+from lxml import html as lxml_html
+
 from conftest import rss, write_config
 from feedsvc.config import load_config
 from feedsvc.refresh import Runtime
@@ -56,6 +58,12 @@ def test_a_syndicated_copy_is_one_story_and_priority_wins_without_a_re_post(tmp_
     assert story.item.source == "alice" and story.also_in == ("planet",)
     assert [(c.source, c.link) for c in story.copies] == \
         [("planet", "https://planet.example/mirror/1234?utm_source=planet")]
+    # and index.html shows it: "Also in: Planet", linking to the mirror's copy
+    index = lxml_html.fromstring((tmp_path / "public" / "index.html").read_bytes())
+    (art,) = [a for a in index.iter("article") if a.findtext(".//h3/a") == "Bridge reopens"]
+    (also,) = art.find_class("also")
+    assert also.text_content().split() == ["Also", "in:", "Planet"]
+    assert also.find("a").get("href") == "https://planet.example/mirror/1234?utm_source=planet"
     # both refresh again: nothing changes
     r = cli("refresh", "--full", cwd=tmp_path)
     assert r.returncode == 0 and "nothing changed" in r.stdout

@@ -253,3 +253,70 @@ def test_write_all_removes_pages_no_longer_produced(tmp_path):
     assert not (tmp_path / "articles/s/two.html").exists()
     assert (tmp_path / "articles/s/one.html").read_bytes() == b"1"
     assert write_all(tmp_path, files) == []
+
+
+# ---- the other formats (pure) -------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(), st.text(), st.text())
+def test_any_input_text_renders_valid_json_html_and_opml(title, body, author):
+    import json
+
+    import lxml.html
+
+    from feedsvc.config import Source
+    from feedsvc.publish import render_index, render_json, render_opml
+
+    it = normalise(raw_entry(guid=title or None, title=title, content=body, summary=body,
+                             authors=(Person(author or "x"),), published=T0), ctx(title=author), T0)
+    sources = {"src": SourceInfo("src", author or "s", "https://example.org/feed", None)}
+    feed = json.loads(render_json(SITE, [stored(it)], sources))
+    assert feed["items"][0]["title"] == it.title and feed["items"][0]["content_html"]
+    doc = lxml.html.fromstring(render_index(SITE, [stored(it)], sources))
+    assert doc.xpath("string(//main//h3)") == (it.title or "(untitled)")      # text, never markup
+    assert not doc.xpath("//script") and not doc.xpath("//*[@src]")
+    parse_xml(render_opml(SITE, (Source("src", url="https://example.org/feed"),), sources, [stored(it)]))
+
+
+def test_the_stylesheet_instruction_goes_after_the_xml_declaration():
+    from feedsvc.errors import PublishError
+    from feedsvc.publish import with_stylesheet
+
+    atom = render_atom(SITE, [stored(item(guid="g", published=T0))], SOURCES, 'a"b&.xsl')
+    head = atom.split(b"<feed", 1)[0]
+    assert head == b"<?xml version='1.0' encoding='UTF-8'?>\n<?xml-stylesheet type=\"text/xsl\" href=\"a&quot;b&amp;.xsl\"?>\n"
+    root = parse_xml(atom)
+    # pseudo-attributes take entity references (the xml-stylesheet spec); lxml keeps them as written
+    assert root.getprevious().target == "xml-stylesheet" and root.getprevious().get("href") == "a&quot;b&amp;.xsl"
+    with pytest.raises(PublishError):
+        with_stylesheet(b"<feed/>", "feed.xsl")
+
+
+def test_article_page_links_back_to_the_index():
+    c = SourceContext("articles", Origin("Test Planet"), SITE.url, SITE.url)
+    it = normalise(raw_entry(title="Deep", content="<p>x</p>", page="articles/articles/a/b/deep.html",
+                             local_path="a/b/deep.txt", base=None), c, T0)
+    page = render_page(SITE, stored(it), ("rss.xml",)).decode("utf-8")
+    assert page.count('href="../../../../index.html"') == 2                    # header and footer
+    assert 'type="application/rss+xml"' in page and "atom.xml" not in page
+
+
+def test_entries_sharing_a_second_get_distinct_stable_updated_values():
+    import json
+
+    from feedsvc.publish import render_json
+
+    same = [stored(item(guid=f"tag:e.org,2024:{i}", title=f"T{i}"), date=T0, updated=T0) for i in range(6)]
+    alone = stored(item(guid="tag:e.org,2024:alone", title="alone"), date=T0 - timedelta(hours=1))
+    out = render(same + [alone])
+    ups = [e.findtext(f"{{{ATOM}}}updated") for e in out.atom_entries]
+    assert len(set(ups)) == 7                                           # no two alike (W3C DuplicateUpdated)
+    assert all(u.startswith("2024-05-01T12:00:00.") for u in ups[:6])   # the same second, told apart
+    assert ups[6] == "2024-05-01T11:00:00+00:00"                        # alone in its second: untouched
+    assert [e.findtext(f"{{{ATOM}}}published") for e in out.atom_entries][:6] == ["2024-05-01T12:00:00+00:00"] * 6
+    # stable: the same item keeps its value whatever else shares its second
+    again = render(same[2:] + [stored(item(guid="tag:e.org,2024:new", title="new"), date=T0, updated=T0)])
+    assert [e.findtext(f"{{{ATOM}}}updated") for e in again.atom_entries][:4] == ups[2:6]
+    # and JSON Feed's date_modified says the same instants
+    js = json.loads(render_json(SITE, same + [alone], SOURCES))
+    assert [datetime.fromisoformat(i["date_modified"]) for i in js["items"]] == [datetime.fromisoformat(u) for u in ups]

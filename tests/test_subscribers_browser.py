@@ -1,0 +1,61 @@
+"""index.html in a real browser: headless Chromium loads it from feedsvc's own server and the
+rendered document holds the newest items (scripts/screenshot.py takes the pictures to look at)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import lxml.html
+
+from conftest import need
+from feedsvc.serve import StaticServer
+from helpers_feedsvc import published
+from helpers_subscribers import make_site, refresh
+
+
+def test_chromium_renders_the_index(tmp_path, feed_server):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    need(chromium is not None, "chromium is not installed (Debian package chromium)")
+    server = StaticServer(tmp_path / "public", "127.0.0.1", 0)
+    server.start()
+    try:
+        make_site(tmp_path, feed_server, site_url=server.url)
+        refresh(tmp_path)
+        profile = tmp_path / "profile"
+        png = tmp_path / "index-400.png"
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--disable-background-networking", f"--user-data-dir={profile}",
+                            "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        shot = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-background-networking", f"--user-data-dir={profile}",
+                               f"--screenshot={png}", "--window-size=400,1200", server.url],
+                              capture_output=True, text=True, timeout=120)
+        assert shot.returncode == 0, shot.stderr[-2000:]
+    finally:
+        server.stop()
+    dom = lxml.html.fromstring(r.stdout)
+    titles = [h.text_content() for h in dom.xpath("//main//article//h3")]
+    assert titles == published(tmp_path / "public").titles()
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000
+
+
+def test_chromium_applies_the_feed_stylesheet(tmp_path, feed_server):
+    """Opened as XML (here from a file: URL), atom.xml and rss.xml become a readable page.
+    (Served as application/atom+xml or application/rss+xml, Chromium 156 shows plain text.)"""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    need(chromium is not None, "chromium is not installed (Debian package chromium)")
+    make_site(tmp_path, feed_server)
+    refresh(tmp_path)
+    pub = tmp_path / "public"
+    want = published(pub).titles()
+    for name in ("atom.xml", "rss.xml"):
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--disable-background-networking", "--allow-file-access-from-files",
+                            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (pub / name).as_uri()],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        dom = lxml.html.fromstring(r.stdout)
+        assert "This is a web feed" in dom.text_content(), name
+        assert [a.text_content() for a in dom.xpath("//li//h2/a")] == want, name
