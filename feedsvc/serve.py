@@ -34,6 +34,19 @@ GZIP_MIN = 256
 CACHE_SECONDS = 60
 
 
+FEED_TYPES = ("application/atom+xml", "application/rss+xml")
+
+
+def for_browser(ctype: str, accept: str | None) -> str:
+    """A browser that opens a feed (it asks for text/html) gets it as application/xml, the type
+    browsers render and style with the feed's XSLT stylesheet; served as application/atom+xml
+    or application/rss+xml they show raw text or a download. Feed readers do not ask for
+    text/html and keep the feed types."""
+    if ctype.startswith(FEED_TYPES) and accept and "text/html" in accept.lower():
+        return "application/xml; charset=utf-8"
+    return ctype
+
+
 def media_type(path: Path, head: bytes) -> str:
     """The Content-Type of a file, with the feed types told apart by their root element."""
     suffix = path.suffix.lower()
@@ -151,17 +164,20 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 self._error(HTTPStatus.NOT_FOUND, head)
                 return
-            ctype = media_type(Path(path), body[:1024])
+            native = media_type(Path(path), body[:1024])
+            ctype = for_browser(native, self.headers.get("Accept"))
+            vary = "Accept, Accept-Encoding" if native.startswith(FEED_TYPES) else "Accept-Encoding"
             use_gzip = (_accepts_gzip(self.headers.get("Accept-Encoding")) and len(body) >= GZIP_MIN
                         and ctype.startswith(TEXTUAL))
-            etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}{"-gz" if use_gzip else ""}"'
+            variant = ("-gz" if use_gzip else "") + ("-x" if ctype != native else "")
+            etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}{variant}"'
             last_modified = formatdate(st.st_mtime, usegmt=True)
             if self._not_modified(etag, st.st_mtime):
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 self.send_header("ETag", etag)
                 self.send_header("Last-Modified", last_modified)
                 self.send_header("Cache-Control", f"max-age={CACHE_SECONDS}")
-                self.send_header("Vary", "Accept-Encoding")
+                self.send_header("Vary", vary)
                 self.end_headers()
                 return
             if use_gzip:
@@ -172,7 +188,7 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", last_modified)
             self.send_header("Cache-Control", f"max-age={CACHE_SECONDS}")
-            self.send_header("Vary", "Accept-Encoding")
+            self.send_header("Vary", vary)
             self.send_header("X-Content-Type-Options", "nosniff")
             if use_gzip:
                 self.send_header("Content-Encoding", "gzip")
