@@ -73,8 +73,14 @@ def curate(items: Iterable[StoredItem], config: Config, now: datetime) -> list[S
     """Overrides, filters and per-source limits applied to ``items`` (newest first, kept in order)."""
     sources = {s.name: s for s in config.sources}
     counts: dict[str, int] = {}
+    ids: set[str] = set()
     out: list[StoredItem] = []
     for stored in items:
+        if stored.item.id in ids:
+            # two stored items under one published id (a guid two sources both use, claimed
+            # while a takeover moved a story between them) are one story: the newest is shown,
+            # so no feed ever repeats an id
+            continue
         src = sources.get(stored.item.source)     # None: a source since removed from the config
         if src is None and not any(name in sources for name in stored.also_in):
             continue                              # unsubscribed: hidden (kept; re-adding shows it)
@@ -88,6 +94,7 @@ def curate(items: Iterable[StoredItem], config: Config, now: datetime) -> list[S
             if n >= src.max_items:
                 continue
             counts[src.name] = n + 1
+        ids.add(stored.item.id)
         out.append(stored)
     return out
 

@@ -65,6 +65,16 @@ def test_each_field_can_be_matched(tmp_path):
         assert hidden not in got and len(got) == 5, (rule, got)
 
 
+def test_an_id_is_published_once_even_if_two_stored_items_share_it(tmp_path):
+    cfg = config(tmp_path, SOURCES)
+    guid = "tag:example.org,2024:story"
+    newer = stored(item(source="a", guid=guid, title="the copy from a", published=T0))
+    older = stored(item(source="b", guid=guid, title="the copy from b", published=T0 - timedelta(days=1)))
+    assert newer.item.id == older.item.id == "tag:example.org,2024:story"
+    got = select([newer, s("b", 2, "other", days_old=0.5), older], cfg, T0).combined
+    assert titles(got) == ["the copy from a", "other"]
+
+
 def test_keep_rules_all_must_match_drop_rules_any(tmp_path):
     items = [s("a", 0, "python release", categories=("python",)),
              s("a", 1, "python news", categories=("python",)),
