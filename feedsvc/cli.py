@@ -249,17 +249,27 @@ def _source_status(config: Config) -> dict[str, Any]:
     finally:
         rt.close()
     outputs = []
-    for name in ("atom.xml", "rss.xml", *(f"{t.path}/{f}" for t in config.outputs
-                                          for f in ("atom.xml", "rss.xml"))):
+    feeds = config.output.feed_files
+    for name in (*feeds, *(f"{t.path}/{f}" for t in config.outputs for f in feeds)):
         path = config.output.dir / name
         outputs.append({"file": str(path), "exists": path.exists(),
                         "items": _count_items(path) if path.exists() else 0})
-    return {"config": str(config.path), "store_items": total, "sources": rows, "outputs": outputs}
+    data = {"config": str(config.path), "store_items": total, "sources": rows, "outputs": outputs}
+    if config.site.websub_hub:
+        from feedsvc.websub import load_pending
+
+        data["websub"] = {"hub": config.site.websub_hub, "pending": load_pending(config.state_dir)}
+    return data
 
 
 def _count_items(path: Path) -> int | None:
     from lxml import etree
 
+    if path.suffix == ".json":
+        try:
+            return len(json.loads(path.read_bytes()).get("items", []))
+        except (OSError, ValueError, AttributeError):
+            return None
     try:
         n = 0
         for _ev, el in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True):
@@ -291,6 +301,10 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     for o in data["outputs"]:
         shown = f"{o['items']} items" if o["exists"] else "not written yet"
         print(f"output: {o['file']}: {shown}")
+    if "websub" in data:
+        pending = data["websub"]["pending"]
+        print(f"websub: hub {data['websub']['hub']}: "
+              + (f"{len(pending)} ping(s) pending, retried at the next publish" if pending else "no ping pending"))
     return EXIT_OK
 
 

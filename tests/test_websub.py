@@ -85,6 +85,9 @@ def test_feeds_name_the_hub_and_each_change_pings_it_once(tmp_path, feed_server,
     assert check_json((pub / "feed.json").read_bytes(), SITE + "feed.json", hub.url) == []
     assert parse_xml((pub / "atom.xml").read_bytes()).find(f"{{{ATOM}}}link[@rel='hub']").get("href") == hub.url
     assert hub.take() == FEEDS                                  # one ping per feed written
+    outputs = [line for line in cli("status", cwd=tmp_path).stdout.splitlines() if line.startswith("output: ")]
+    n = len(parse_xml((pub / "atom.xml").read_bytes()).findall(f"{{{ATOM}}}entry"))
+    assert [line.rsplit("/", 1)[1] for line in outputs] == [f"{f}: {n} items" for f in ("atom.xml", "rss.xml", "feed.json")]
     # an unchanged round: nothing written, no ping
     assert "nothing changed" in refresh(tmp_path).stdout
     assert cli("publish", cwd=tmp_path).returncode == 0
@@ -107,12 +110,17 @@ def test_a_failed_ping_is_a_warning_and_is_retried_at_the_next_publish(tmp_path,
     pending = json.loads((tmp_path / "state" / "websub-pending.json").read_text())
     assert pending == {"urls": [SITE + "atom.xml"]}
     assert hub.take() == []
+    status = cli("status", cwd=tmp_path).stdout
+    assert f"websub: hub {hub.url}: 1 ping(s) pending" in status
+    outputs = [line for line in status.splitlines() if line.startswith("output: ")]
+    assert len(outputs) == 1 and "atom.xml: " in outputs[0]       # only the format written
     # the hub is back: the next round retries although nothing changed, once
     hub.status = 204
     r = refresh(tmp_path)
     assert "nothing changed" in r.stdout and "WebSub" not in r.stderr
     assert hub.take() == [SITE + "atom.xml"]
     assert not (tmp_path / "state" / "websub-pending.json").exists()
+    assert "no ping pending" in cli("status", cwd=tmp_path).stdout
     refresh(tmp_path)
     assert hub.take() == []
 
