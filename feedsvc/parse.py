@@ -17,10 +17,9 @@ import json
 import re
 import zlib
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin
-
-import feedparser
 
 from feedsvc.errors import ParseError
 from feedsvc.model import Enclosure, ParsedFeed, Person, RawEntry
@@ -32,12 +31,25 @@ _PROLOG_JUNK = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)+(?=<\?xml)",
 _URL_RE = re.compile(r"^https?://", re.I)
 
 
+def parse_document(source: str, content: bytes, url: str, headers: dict[str, str] | None = None,
+                   max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
+    """Feed bytes → ``ParsedFeed``: the fast path (fastparse) when the document is clean, else
+    feedparser's full path. Both give the same result (tests/test_fastparse.py)."""
+    from feedsvc.fastparse import parse_fast   # fastparse builds on this module
+    fast = parse_fast(source, content, url, headers, max_entries=max_entries, max_bytes=max_bytes)
+    if fast is not None:
+        return fast
+    return parse_feed(source, content, url, headers, max_entries=max_entries, max_bytes=max_bytes)
+
+
 def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | None = None,
                max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
     """Parse feed bytes. ``url`` is where they came from (the base for relative links)."""
-    content = _unwrap(source, content, url, max_bytes)
+    import feedparser   # imported on first use: a round where nothing changed never needs it
+
+    content = unwrap(source, content, url, max_bytes)
     ctype = (headers or {}).get("content-type", "")
-    if _looks_like_json(content, ctype):
+    if looks_like_json(content, ctype):
         return parse_json_feed(source, content, url, max_entries)
     # without a Content-Type feedparser flags every document as bozo; XML's own declaration decides.
     # No Content-Location: feedparser would resolve every guid without isPermaLink="false" (and
@@ -64,8 +76,15 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
             raise ParseError(source, f"not a feed: {reason}", url)
         if d.get("bozo"):
             raise ParseError(source, f"feed yields no entries: {warning}", url)
+    return build_feed(feed, entries, url, content, str(d.get("version") or ""), warning, max_entries)
+
+
+def build_feed(feed: Any, entries: Sequence[Any], url: str, content: bytes, version: str,
+               warning: str | None, max_entries: int) -> ParsedFeed:
+    """feedparser-shaped results (its ``feed`` and ``entries`` dicts, or the fast path's plain
+    dicts of the same shape) → ``ParsedFeed``: the one conversion both parsers share."""
     feed_base = _base(feed.get("title_detail"), url) or url
-    is_rss = str(d.get("version") or "").startswith("rss")
+    is_rss = version.startswith("rss")
     not_permalinks = _guids_not_permalink(content) if is_rss else frozenset()
     raw = tuple(_entry(e, feed_base, is_rss, not_permalinks) for e in entries[:max_entries])
     feed_link = _text(feed.get("link"))
@@ -79,7 +98,7 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
     )
 
 
-def _unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
+def unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
     """Undo what servers and disks do to feed bytes: gzip without Content-Encoding, leading
     whitespace before the XML declaration (which makes expat refuse the document)."""
     if content[:2] == b"\x1f\x8b":
@@ -104,7 +123,7 @@ def _unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
     return bom + content
 
 
-def _looks_like_json(content: bytes, ctype: str) -> bool:
+def looks_like_json(content: bytes, ctype: str) -> bool:
     if "json" in ctype.lower():
         return True
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]

@@ -28,7 +28,7 @@ from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, publish_lock, source_lock
 from feedsvc.model import FetchResult, Item, Origin, ParsedFeed, SourceOutcome, SourceState
 from feedsvc.normalise import SourceContext, normalise
-from feedsvc.parse import parse_feed
+from feedsvc.parse import parse_document
 from feedsvc.publish import PublishResult, render_all, source_infos, write_all
 from feedsvc.store import Store
 
@@ -54,7 +54,7 @@ class Runtime:
     """What the stages share during a refresh: config, fetcher, clock, a Store per thread."""
 
     def __init__(self, config: Config, fetcher: Fetcher | None = None, clock: Clock = utcnow,
-                 parse: Callable[..., ParsedFeed] = parse_feed) -> None:
+                 parse: Callable[..., ParsedFeed] = parse_document) -> None:
         self.config = config
         self.clock = clock
         self.parse = parse

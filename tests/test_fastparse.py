@@ -19,6 +19,7 @@ from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from feedsvc import fastparse, parse
@@ -403,12 +404,12 @@ def test_feedparser_uses_expat() -> None:
     import xml.sax
     import xml.sax.expatreader
 
-    saxparser = xml.sax.make_parser(parse.feedparser.api.PREFERRED_XML_PARSERS)
+    saxparser = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
     assert isinstance(saxparser, xml.sax.expatreader.ExpatParser)
 
 
 def test_tables_match_the_installed_feedparser() -> None:
-    fp = parse.feedparser
+    fp = feedparser
     mixin = fp.mixin._FeedParserMixin
     handlers = {n.split("_", 2)[2] for n in dir(mixin) if n.startswith(("_start_", "_end_"))}
     assert fastparse.FP_HANDLER_KEYS == handlers
