@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedsvc import __version__, articles
 from feedsvc.config import Config, Source
@@ -26,11 +27,15 @@ from feedsvc.dedup import decide
 from feedsvc.errors import FeedsvcError, FetchError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, publish_lock, source_lock
-from feedsvc.model import FetchResult, Item, Origin, ParsedFeed, SourceOutcome, SourceState
-from feedsvc.normalise import SourceContext, normalise
-from feedsvc.parse import parse_document
-from feedsvc.publish import PublishResult, render_all, source_infos, write_all
+from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
+from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, default_workers
 from feedsvc.store import Store
+
+if TYPE_CHECKING:
+    from feedsvc.publish import PublishResult
+
+# The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
+# they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +59,13 @@ class Runtime:
     """What the stages share during a refresh: config, fetcher, clock, a Store per thread."""
 
     def __init__(self, config: Config, fetcher: Fetcher | None = None, clock: Clock = utcnow,
-                 parse: Callable[..., ParsedFeed] = parse_document) -> None:
+                 parse_workers: int | None = None) -> None:
+        """``parse_workers``: worker processes for parsing in ``refresh`` (None: one fewer than
+        the cores when the round has POOL_MIN_SOURCES remote sources or more, else none)."""
         self.config = config
         self.clock = clock
-        self.parse = parse
+        self.parse_workers = parse_workers
+        self.pool = ParsePool(0)
         self.fetcher: Fetcher = fetcher or HttpFetcher(
             user_agent=f"feedsvc/{__version__} (+{config.site.url})",
             base_dir=config.path.parent,
@@ -84,6 +92,7 @@ class Runtime:
         return self.run
 
     def close(self) -> None:
+        self.pool.close()
         with self._lock:
             for st in self._stores:
                 st.close()
@@ -186,15 +195,13 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
         with store.transaction():
             store.save_state(ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
-    parsed = rt.parse(source.name, result.content, result.url, result.headers,
-                      max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes)
-    origin = Origin(title=parsed.title, link=source.url, id=parsed.id or parsed.link or source.url,
-                    home=parsed.link)
-    base = result.url
-    if not result.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
-        base = parsed.link or rt.config.site.url
-    ctx = SourceContext(name=source.name, origin=origin, base_url=base, site_url=rt.config.site.url)
-    items = [normalise(e, ctx, now) for e in parsed.entries]
+    parsed = rt.pool.run(ParseJob(
+        source=source.name, content=result.content, url=result.url, feed_url=source.url,
+        site_url=rt.config.site.url, now=now, headers=result.headers,
+        max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes))
+    if parsed.error is not None:
+        raise ParseError(source.name, parsed.error, result.url)
+    items = list(parsed.items)
     ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
                  gone=False, retry_after=None, body_hash=body_hash, warning=parsed.warning,
                  feed_title=parsed.title, feed_link=parsed.link, ttl_seconds=parsed.ttl_seconds,
@@ -229,6 +236,8 @@ def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceSt
 
 def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
                    now: datetime, run: int) -> SourceOutcome:
+    from feedsvc.normalise import Cleaners, SourceContext, normalise
+
     assert source.path is not None
     try:
         scan = articles.scan(source.path)
@@ -244,6 +253,7 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
     ctx = SourceContext(name=source.name, origin=origin, base_url=rt.config.site.url,
                         site_url=rt.config.site.url)
     items: list[Item] = []
+    cleaners = Cleaners()
     file_keys: dict[str, str | None] = {}
     for f in changed:
         try:
@@ -257,7 +267,7 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
             warnings.append(f"{f.relpath}: unreadable, {exc.strerror or exc}")
             continue
         warnings.extend(f"{f.relpath}: {w}" for w in parsed.warnings)
-        item = normalise(parsed.entry, ctx, now)
+        item = normalise(parsed.entry, ctx, now, cleaners)
         items.append(item)
         file_keys[f.relpath] = item.key
     for w in warnings:
@@ -319,8 +329,15 @@ def _record_failure(rt: Runtime, store: Store, source: Source, state: SourceStat
 
 # ---- publishing -----------------------------------------------------------------------------
 
-def publish(rt: Runtime) -> PublishResult:
-    """Render the outputs from the store and write the files that changed (under the publish lock)."""
+def publish(rt: Runtime, force: bool = False) -> PublishResult:
+    """Render the outputs from the store and write the files that changed (under the publish lock).
+
+    Rendering is skipped when nothing it reads changed since the last publish (the store's
+    generation, the config, the feeds' titles and links, the feedsvc version) and every file it
+    wrote is still there: an unchanged round then costs a few queries, not a render of every
+    output. ``force`` renders anyway (``feedsvc publish``); unchanged bytes are still not rewritten."""
+    from feedsvc.publish import PublishResult, render_all, source_infos, write_all
+
     cfg = rt.config
     lock = publish_lock(cfg.state_dir)
     lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
@@ -330,16 +347,36 @@ def publish(rt: Runtime) -> PublishResult:
         # with nothing new, rewrite the outputs without them
         with store.transaction():
             store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
+        meta = store.feed_meta()
+        fingerprint = _publish_fingerprint(cfg, store.generation(), meta)
+        last = store.get_meta("published")
+        if not force and last is not None:
+            last_fp, _, last_files = last.partition("\n")
+            if last_fp == fingerprint and all((cfg.output.dir / rel).is_file()
+                                              for rel in last_files.split("\n") if rel):
+                return PublishResult(written=(), items=int(store.get_meta("published_items") or 0))
         items = store.newest(cfg.output.max_items)
-        pages = store.pages()
-        meta = {s.name: (s.feed_title, s.feed_link) for s in store.states()}
+        local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
+        pages = store.pages(sorted(local))
         files = render_all(cfg, items, pages, source_infos(cfg, meta))
         written = write_all(cfg.output.dir, files)
+        with store.transaction():
+            store.set_meta("published", fingerprint + "\n" + "\n".join(sorted(files)))
+            store.set_meta("published_items", str(len(items)))
     finally:
         lock.release()
     for rel in written:
         log.debug("wrote %s", rel)
     return PublishResult(written=tuple(written), items=len(items))
+
+
+def _publish_fingerprint(cfg: Config, generation: int, meta: dict[str, tuple[str | None, str | None]]) -> str:
+    """What the rendered outputs depend on, besides the store's items (its generation)."""
+    h = hashlib.sha256()
+    for part in (__version__, repr(cfg), str(generation), repr(sorted(meta.items()))):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 # ---- a whole refresh ------------------------------------------------------------------------
@@ -372,6 +409,11 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
     """Refresh the given sources concurrently (a bounded pool), then publish once."""
     chosen = list(sources)
     outcomes: dict[str, SourceOutcome] = {}
+    remote = sum(1 for s in chosen if s.kind == "feed")
+    if rt.parse_workers is not None:
+        rt.pool.workers = rt.parse_workers
+    else:
+        rt.pool.workers = default_workers() if remote >= POOL_MIN_SOURCES else 0
     workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}

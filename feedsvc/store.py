@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS item (
     UNIQUE (source, key)
 );
 CREATE INDEX IF NOT EXISTS item_order ON item (date DESC, id);
+CREATE INDEX IF NOT EXISTS item_gone ON item (present, date);
 CREATE TABLE IF NOT EXISTS alias (
     source TEXT NOT NULL, key TEXT NOT NULL,
     item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE,
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS file (
 );
 """
 
+_ITEM_FIELDS = [f.name for f in fields(Item)]
 _STATE_FIELDS = [f.name for f in fields(SourceState) if f.name not in ("item_count",)]
 _TIME_FIELDS = {"last_attempt", "last_success", "error_since", "retry_after"}
 
@@ -74,7 +76,14 @@ def _dt(ts: float | None) -> datetime | None:
 
 
 def item_to_json(item: Item) -> str:
-    d = asdict(item)
+    # field by field: dataclasses.asdict deep-copies every value and cost more than the insert
+    d = {f: getattr(item, f) for f in _ITEM_FIELDS}
+    d["authors"] = [{"name": p.name, "email": p.email, "uri": p.uri} for p in item.authors]
+    d["enclosures"] = [{"url": e.url, "type": e.type, "length": e.length} for e in item.enclosures]
+    o = item.origin
+    d["origin"] = {"title": o.title, "link": o.link, "id": o.id, "home": o.home}
+    d["categories"] = list(item.categories)
+    d["dedup_keys"] = list(item.dedup_keys)
     for k in ("published", "updated"):
         d[k] = d[k].isoformat() if d[k] else None
     return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
@@ -159,6 +168,23 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(run),))
         return run
 
+    # ---- meta: the generation (bumped by every change of items), what was last published ------
+
+    def generation(self) -> int:
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self.db.execute("INSERT INTO meta VALUES ('generation', '1') "
+                        "ON CONFLICT (k) DO UPDATE SET v = CAST(v AS INTEGER) + 1")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = ?", ("x:" + key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("x:" + key, value))
+
     # ---- source state ------------------------------------------------------------------------
 
     def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
@@ -176,6 +202,14 @@ class Store:
     def states(self) -> list[SourceState]:
         names = [r[0] for r in self.db.execute("SELECT name FROM source ORDER BY name")]
         return [self.state(n) for n in names]
+
+    def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every source's feed title and home link (what publishing shows of it), in one query."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT name, feed_title, feed_link FROM source")}
+
+    def local_sources(self) -> set[str]:
+        """Names of the local-article sources the store has state for (configured or not)."""
+        return {r[0] for r in self.db.execute("SELECT name FROM source WHERE kind = 'local'")}
 
     def save_state(self, st: SourceState) -> None:
         d = {k: getattr(st, k) for k in _STATE_FIELDS}
@@ -222,6 +256,7 @@ class Store:
               present: bool = True) -> dict[str, int]:
         """Write the decisions of one source (call inside its transaction). Returns counts."""
         counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
+        self._bump()
         t = now.timestamp()
         seen_pks: list[int] = []
         for d in decisions:
@@ -295,6 +330,7 @@ class Store:
         self.db.executemany("INSERT OR IGNORE INTO dkey (dkey, item_pk) VALUES (?, ?)", [(k, pk) for k in keys])
 
     def delete_items(self, source: str, keys: Iterable[str]) -> int:
+        self._bump()
         n = 0
         for key in keys:
             n += self.db.execute("DELETE FROM item WHERE source = ? AND key = ?", (source, key)).rowcount
@@ -314,11 +350,19 @@ class Store:
             (source,)).fetchall()
         return self._stored(rows)
 
-    def pages(self) -> list[StoredItem]:
-        """Items that carry a local article page."""
+    def pages(self, sources: Sequence[str] | None = None) -> list[StoredItem]:
+        """Items that carry a local article page (only local sources have them: pass their names
+        to read those sources' rows instead of every item's JSON)."""
+        where = "json_extract(data, '$.page') IS NOT NULL"
+        args: list[Any] = []
+        if sources is not None:
+            if not sources:
+                return []
+            where = f"source IN ({','.join('?' * len(sources))}) AND " + where
+            args = list(sources)
         rows = self.db.execute(
             "SELECT pk, id, data, first_seen, date, updated, source FROM item "
-            "WHERE json_extract(data, '$.page') IS NOT NULL ORDER BY date DESC, id").fetchall()
+            f"WHERE {where} ORDER BY date DESC, id", args).fetchall()
         return self._stored(rows)
 
     def _stored(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredItem]:
@@ -348,6 +392,8 @@ class Store:
         n += self.db.execute(
             "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM (SELECT pk, ROW_NUMBER() OVER "
             "(PARTITION BY source ORDER BY date DESC, id) AS r FROM item) WHERE r > ?)", (per_source,)).rowcount
+        if n:
+            self._bump()
         return n
 
     def forget_source(self, name: str) -> None:

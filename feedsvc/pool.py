@@ -1,0 +1,133 @@
+"""Parsing on every core: feed bytes in, normalised items out, as plain records.
+
+Parsing and normalising a feed is pure CPU work (expat, nh3) and holds the GIL, so the fetch
+threads of one process would take turns on one core. ``ParsePool`` runs a job in the calling
+thread when the process's own parse slot is free, and otherwise in a worker process (started on
+first need, so a round where nothing changed never starts one). Jobs and results are frozen
+records (bytes, strings, ``Item``s): nothing but the job crosses the process boundary.
+
+``parse_and_normalise`` is the job itself, pure: the same function runs inline or in a worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feedsvc.errors import ParseError
+from feedsvc.model import Item, Origin
+
+POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """One fetched feed to parse and normalise."""
+    source: str                  # source name
+    content: bytes               # the body as fetched
+    url: str                     # the URL finally fetched (base for relative links)
+    feed_url: str                # the configured URL (the items' origin link)
+    site_url: str                # config site.url (base of a file: feed without a home page)
+    now: datetime                # the round's clock
+    headers: dict[str, str] = field(default_factory=dict)
+    max_entries: int = 500
+    max_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutput:
+    """A parsed and normalised feed, or the reason it is not one."""
+    items: tuple[Item, ...] = ()
+    title: str | None = None
+    link: str | None = None      # the feed's home page
+    warning: str | None = None   # a recoverable parse problem
+    ttl_seconds: int | None = None
+    error: str | None = None     # ParseError message: the bytes yield no feed
+
+
+def parse_and_normalise(job: ParseJob) -> ParseOutput:
+    """Parse (fast path, else feedparser) and normalise one feed. Pure; raises nothing for bad
+    bytes (``error`` says why)."""
+    from feedsvc.normalise import SourceContext, normalise_all
+    from feedsvc.parse import parse_document
+
+    try:
+        parsed = parse_document(job.source, job.content, job.url, job.headers,
+                                max_entries=job.max_entries, max_bytes=job.max_bytes)
+    except ParseError as exc:
+        return ParseOutput(error=exc.message)
+    origin = Origin(title=parsed.title, link=job.feed_url, id=parsed.id or parsed.link or job.feed_url,
+                    home=parsed.link)
+    base = job.url
+    if not job.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
+        base = parsed.link or job.site_url
+    ctx = SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url)
+    items = normalise_all(parsed.entries, ctx, job.now)
+    return ParseOutput(items=tuple(items), title=parsed.title, link=parsed.link,
+                       warning=parsed.warning, ttl_seconds=parsed.ttl_seconds)
+
+
+def _warm_up() -> None:
+    """Import the parse path in a new worker while the first fetches are still in flight."""
+    import feedsvc.fastparse  # noqa: F401
+    import feedsvc.normalise  # noqa: F401
+
+
+def default_workers() -> int:
+    """Worker processes besides the calling process: one fewer than the usable cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(0, cores - 1)
+
+
+class ParsePool:
+    """Runs ``parse_and_normalise`` inline, or in up to ``workers`` processes when the inline
+    slot is busy. ``workers=0``: always inline. Thread-safe; ``close`` stops the workers."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers
+        self._inline = threading.Semaphore(1)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def run(self, job: ParseJob) -> ParseOutput:
+        if self.workers <= 0:
+            return parse_and_normalise(job)
+        if self._inline.acquire(blocking=False):
+            try:
+                return parse_and_normalise(job)
+            finally:
+                self._inline.release()
+        fut = self._submit(job)
+        if fut is None:
+            return parse_and_normalise(job)
+        return fut.result()
+
+    def _submit(self, job: ParseJob) -> Future[ParseOutput] | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._pool is None:
+                # spawn, not fork: the fetch threads hold locks a forked child would inherit
+                self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_warm_up)
+            return self._pool.submit(parse_and_normalise, job)
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
