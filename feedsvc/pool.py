@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,8 @@ from feedsvc.errors import ParseError
 from feedsvc.model import Item, Origin
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
+POOL_AFTER_JOBS = 16             # worker processes start once this many jobs ran in-process: a
+                                 # round that parses a few feeds is over before one would be ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,39 +89,66 @@ def default_workers() -> int:
 
 
 class ParsePool:
-    """Runs ``parse_and_normalise`` inline, or in up to ``workers`` processes when the inline
-    slot is busy. ``workers=0``: always inline. Thread-safe; ``close`` stops the workers."""
+    """Runs ``parse_and_normalise`` in this process, or in up to ``workers`` processes.
+
+    ``workers=0``: always in the calling thread. Otherwise jobs go to one parse thread of this
+    process (one thread, so its allocations stay in one malloc arena instead of spreading over
+    every fetch thread's) and, when that thread is busy and POOL_AFTER_JOBS jobs have shown the
+    round is a big one, to the worker processes. Thread-safe; ``close`` stops the workers."""
 
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers
-        self._inline = threading.Semaphore(1)
+        self._busy = 0               # jobs queued or running on the parse thread
+        self._done_inline = 0
+        self._queued = 0             # jobs queued or running in the worker processes
         self._lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self.in_workers = 0          # jobs sent to the worker processes (for benchmarks)
 
     def run(self, job: ParseJob) -> ParseOutput:
         if self.workers <= 0:
             return parse_and_normalise(job)
-        if self._inline.acquire(blocking=False):
-            try:
-                return parse_and_normalise(job)
-            finally:
-                self._inline.release()
         fut = self._submit(job)
         if fut is None:
             return parse_and_normalise(job)
         return fut.result()
 
+    def _inline_done(self, _fut: Future[ParseOutput]) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._done_inline += 1
+
+    def _worker_done(self, _fut: Future[ParseOutput]) -> None:
+        with self._lock:
+            self._queued -= 1
+
     def _submit(self, job: ParseJob) -> Future[ParseOutput] | None:
         with self._lock:
             if self._closed:
                 return None
+            # this process also fetches and stores: it parses only what the workers cannot
+            # take at once (each worker has one job running and one queued)
+            use_thread = (self._done_inline < POOL_AFTER_JOBS
+                          or (self._queued >= 2 * self.workers and self._busy == 0))
+            if use_thread:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+                self._busy += 1
+                fut = self._thread.submit(parse_and_normalise, job)
+                fut.add_done_callback(self._inline_done)
+                return fut
             if self._pool is None:
                 # spawn, not fork: the fetch threads hold locks a forked child would inherit
                 self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                                  mp_context=multiprocessing.get_context("spawn"),
                                                  initializer=_warm_up)
-            return self._pool.submit(parse_and_normalise, job)
+            self.in_workers += 1
+            self._queued += 1
+            fut = self._pool.submit(parse_and_normalise, job)
+            fut.add_done_callback(self._worker_done)
+            return fut
 
     @property
     def started(self) -> bool:
@@ -129,5 +158,8 @@ class ParsePool:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
+            thread, self._thread = self._thread, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if thread is not None:
+            thread.shutdown(wait=True, cancel_futures=True)
