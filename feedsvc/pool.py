@@ -11,19 +11,32 @@ records (bytes, strings, ``Item``s): nothing but the job crosses the process bou
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from feedsvc.errors import ParseError
-from feedsvc.model import Item, Origin
+from feedsvc.model import Item, Origin, RawEntry
+
+if TYPE_CHECKING:
+    from feedsvc.normalise import SourceContext
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
 POOL_AFTER_JOBS = 16             # worker processes start once this many jobs ran in-process: a
                                  # round that parses a few feeds is over before one would be ready
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the store remembers of an entry normalised before."""
+    key: str                     # its entry key
+    dedup_keys: tuple[str, ...]  # its dedup keys (before decide drops the ambiguous ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +51,10 @@ class ParseJob:
     headers: dict[str, str] = field(default_factory=dict)
     max_entries: int = 500
     max_bytes: int = 10 * 1024 * 1024
+    # entries normalised before, by fingerprint (see ``entry_fingerprint``): their entry key and
+    # dedup keys. An entry whose fingerprint is here is not normalised again (it would give the
+    # same Item), so a feed that gained one entry costs one entry's sanitising, not fifty.
+    known: dict[str, Seen] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +66,8 @@ class ParseOutput:
     warning: str | None = None   # a recoverable parse problem
     ttl_seconds: int | None = None
     error: str | None = None     # ParseError message: the bytes yield no feed
+    fingerprints: tuple[str, ...] = ()   # of ``items``, one each
+    skipped: tuple[tuple[str, Seen], ...] = ()   # known entries not normalised again: (fp, seen)
 
 
 def parse_and_normalise(job: ParseJob) -> ParseOutput:
@@ -68,9 +87,46 @@ def parse_and_normalise(job: ParseJob) -> ParseOutput:
     if not job.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
         base = parsed.link or job.site_url
     ctx = SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url)
-    items = normalise_all(parsed.entries, ctx, job.now)
+    fps = entry_fingerprints(parsed.entries, ctx, job.now)
+    fresh = [(fp, e) for fp, e in zip(fps, parsed.entries) if fp is None or fp not in job.known]
+    skipped = tuple((fp, job.known[fp]) for fp in fps if fp is not None and fp in job.known)
+    items = normalise_all([e for _, e in fresh], ctx, job.now)
+    if skipped:
+        # decide looks at the whole batch (a repeated entry key, a dedup key shared by two
+        # entries): when a new item touches a skipped entry's keys, normalise everything
+        old_keys = {seen.key for _, seen in skipped}
+        old_dkeys = {k for _, seen in skipped for k in seen.dedup_keys}
+        if any(i.key in old_keys or not old_dkeys.isdisjoint(i.dedup_keys) for i in items) \
+                or len(old_keys) < len(skipped):
+            fresh = list(zip(fps, parsed.entries))
+            items = normalise_all(parsed.entries, ctx, job.now)
+            skipped = ()
     return ParseOutput(items=tuple(items), title=parsed.title, link=parsed.link,
-                       warning=parsed.warning, ttl_seconds=parsed.ttl_seconds)
+                       warning=parsed.warning, ttl_seconds=parsed.ttl_seconds,
+                       fingerprints=tuple(fp or "" for fp, _ in fresh), skipped=skipped)
+
+
+FINGERPRINT_VERSION = "1"        # bump when normalise's output for the same input changes
+
+
+def entry_fingerprints(entries: Sequence[RawEntry], ctx: SourceContext, now: datetime) -> list[str | None]:
+    """A hash of everything ``normalise`` reads for each entry (the raw entry, the source context,
+    the feedsvc version): equal fingerprints give equal Items. None for an entry whose result
+    also depends on ``now`` (a date in the future, dropped until it is not)."""
+    from feedsvc import __version__
+    from feedsvc.normalise import FUTURE_SLACK
+
+    base = hashlib.sha256(repr((FINGERPRINT_VERSION, __version__, ctx)).encode("utf-8", "surrogatepass"))
+    limit = now + FUTURE_SLACK
+    out: list[str | None] = []
+    for e in entries:
+        if any(d is not None and (d.tzinfo is None or d > limit) for d in (e.published, e.updated)):
+            out.append(None)
+            continue
+        h = base.copy()
+        h.update(repr(e).encode("utf-8", "surrogatepass"))
+        out.append(h.hexdigest()[:32])
+    return out
 
 
 def _warm_up() -> None:

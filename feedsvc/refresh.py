@@ -28,7 +28,7 @@ from feedsvc.errors import FeedsvcError, FetchError, ParseError, SourceError, St
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, publish_lock, source_lock
 from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
-from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, default_workers
+from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
 from feedsvc.store import Store
 
 if TYPE_CHECKING:
@@ -195,24 +195,36 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
         with store.transaction():
             store.save_state(ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
-    parsed = rt.pool.run(ParseJob(
+    job = ParseJob(
         source=source.name, content=result.content, url=result.url, feed_url=source.url,
         site_url=rt.config.site.url, now=now, headers=result.headers,
-        max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes))
-    if parsed.error is not None:
-        raise ParseError(source.name, parsed.error, result.url)
-    items = list(parsed.items)
-    ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
-                 gone=False, retry_after=None, body_hash=body_hash, warning=parsed.warning,
-                 feed_title=parsed.title, feed_link=parsed.link, ttl_seconds=parsed.ttl_seconds,
-                 **new_validators)
+        max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes,
+        known={} if full else store.seen(source.name))
+    for _attempt in range(2):
+        parsed = rt.pool.run(job)
+        if parsed.error is not None:
+            raise ParseError(source.name, parsed.error, result.url)
+        items = list(parsed.items)
+        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
+                     gone=False, retry_after=None, body_hash=body_hash, warning=parsed.warning,
+                     feed_title=parsed.title, feed_link=parsed.link, ttl_seconds=parsed.ttl_seconds,
+                     **new_validators)
+        with store.transaction():
+            kept = store.resolve_keys(source.name, [seen.key for _, seen in parsed.skipped])
+            if len(kept) < len({seen.key for _, seen in parsed.skipped}):
+                # a skipped entry's item is gone from the store (purged): normalise them all
+                job = replace(job, known={})
+                continue
+            snap = store.snapshot(source.name, items)
+            decisions = decide(items, snap, rt.rank, run)
+            counts = store.apply(source.name, decisions, now, run, present=True, kept=kept)
+            store.set_seen(source.name, [(fp, Seen(i.key, i.dedup_keys))
+                                         for fp, i in zip(parsed.fingerprints, items) if fp]
+                           + list(parsed.skipped))
+            store.save_state(ok)
+        break
     if parsed.warning:
         log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
-    with store.transaction():
-        snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, run)
-        counts = store.apply(source.name, decisions, now, run, present=True)
-        store.save_state(ok)
     return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"],
                          unchanged=counts["unchanged"], duplicates=counts["duplicates"],
                          warning=parsed.warning)

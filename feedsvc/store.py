@@ -6,6 +6,8 @@ Tables
           the dates the store owns (first_seen, date used for ordering, updated)
   alias   entry keys of other sources that carried the same story (also_in)
   dkey    dedup keys (canonical links, global ids) → the item that holds them
+  seen    fingerprints of the entries of each source's last parsed fetch → their entry key and
+          dedup keys, so an entry seen unchanged is not normalised again
   file    local article files: size and mtime, so an unchanged rescan reads nothing
   meta    schema version and the refresh-run counter
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
@@ -27,6 +29,7 @@ from typing import Any
 from feedsvc.dedup import Action, Decision, Known, Snapshot
 from feedsvc.errors import StoreError
 from feedsvc.model import Enclosure, Item, Origin, Person, SourceState, StoredItem
+from feedsvc.pool import Seen
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -56,6 +59,10 @@ CREATE TABLE IF NOT EXISTS dkey (
     dkey TEXT PRIMARY KEY, item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS dkey_item ON dkey (item_pk);
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL, fp TEXT NOT NULL, key TEXT NOT NULL, dkeys TEXT NOT NULL,
+    PRIMARY KEY (source, fp)
+);
 CREATE TABLE IF NOT EXISTS file (
     source TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     key TEXT, PRIMARY KEY (source, relpath)
@@ -254,12 +261,16 @@ class Store:
         return Snapshot(own=own, by_dedup_key=by_dkey)
 
     def apply(self, source: str, decisions: Sequence[Decision], now: datetime, run: int,
-              present: bool = True) -> dict[str, int]:
-        """Write the decisions of one source (call inside its transaction). Returns counts."""
+              present: bool = True, kept: Mapping[str, tuple[int, bool]] | None = None) -> dict[str, int]:
+        """Write the decisions of one source (call inside its transaction). Returns counts.
+
+        ``kept``: entries of this fetch that were not normalised again (unchanged since last
+        time), as ``resolve_keys`` gives them; they count as unchanged and stay present."""
         counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
         self._bump()
         t = now.timestamp()
-        seen_pks: list[int] = []
+        seen_pks: list[int] = [pk for pk, own in (kept or {}).values() if own]
+        counts["unchanged"] += len(kept or {})
         for d in decisions:
             item = d.item
             if d.action is Action.NEW:
@@ -326,6 +337,30 @@ class Store:
             for chunk in _chunks(seen_pks, 500):
                 self.db.execute(f"UPDATE item SET present = 1 WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
         return counts
+
+    def resolve_keys(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """Entry keys of a source → (item pk, whether the source owns it or holds an alias)."""
+        out: dict[str, tuple[int, bool]] = {}
+        keys = list(dict.fromkeys(keys))
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, pk in self.db.execute(f"SELECT key, item_pk FROM alias WHERE source = ? AND key IN ({marks})",
+                                           [source, *chunk]):
+                out[key] = (pk, False)
+            for key, pk in self.db.execute(f"SELECT key, pk FROM item WHERE source = ? AND key IN ({marks})",
+                                           [source, *chunk]):
+                out[key] = (pk, True)
+        return out
+
+    def seen(self, source: str) -> dict[str, Seen]:
+        """The fingerprints of the source's entries at its last parsed fetch."""
+        return {fp: Seen(key, tuple(json.loads(dk)))
+                for fp, key, dk in self.db.execute("SELECT fp, key, dkeys FROM seen WHERE source = ?", (source,))}
+
+    def set_seen(self, source: str, rows: Sequence[tuple[str, Seen]]) -> None:
+        self.db.execute("DELETE FROM seen WHERE source = ?", (source,))
+        self.db.executemany("INSERT OR REPLACE INTO seen (source, fp, key, dkeys) VALUES (?, ?, ?, ?)",
+                            [(source, fp, s.key, json.dumps(s.dedup_keys)) for fp, s in rows])
 
     def _add_dkeys(self, pk: int, keys: Iterable[str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO dkey (dkey, item_pk) VALUES (?, ?)", [(k, pk) for k in keys])
