@@ -4,7 +4,7 @@
     python benchmarks/peakmem.py -- feedsvc --config config.yaml refresh
 
 ``/usr/bin/time -v`` reports the largest single process; a parse pool's workers are separate
-processes, so this samples the whole process tree every 10 ms and prints, as one JSON line, the
+processes, so this samples the whole process tree every 20 ms and prints, as one JSON line, the
 wall time, the peak of the summed RSS, the peak of the summed PSS (shared pages divided among
 the processes that share them: the fairer total) and the largest single RSS.
 """
@@ -17,27 +17,18 @@ import sys
 import time
 
 
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
 def _tree(root: int) -> list[int]:
-    kids = _children()
+    """The process and its descendants, from /proc/PID/task/TID/children (no /proc scan)."""
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
         out.append(pid)
-        todo.extend(kids.get(pid, []))
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
     return out
 
 
@@ -62,14 +53,14 @@ def main(argv: list[str]) -> int:
     proc = subprocess.Popen(argv)
     peak_rss = peak_pss = peak_one = procs = 0
     while proc.poll() is None:
-        pids = [p for p in _tree(proc.pid) if p != os.getpid()]
+        pids = _tree(proc.pid)
         rss = [_kb(p, "status", "VmRSS:") for p in pids]
         pss = sum(_kb(p, "smaps_rollup", "Pss:") for p in pids)
         peak_rss = max(peak_rss, sum(rss))
         peak_pss = max(peak_pss, pss)
         peak_one = max([peak_one, *rss])
         procs = max(procs, len(pids))
-        time.sleep(0.01)
+        time.sleep(0.02)
     print(json.dumps({"rc": proc.returncode, "wall_s": round(time.monotonic() - t0, 2),
                       "peak_rss_sum_mb": round(peak_rss / 1024, 1), "peak_pss_sum_mb": round(peak_pss / 1024, 1),
                       "peak_rss_largest_mb": round(peak_one / 1024, 1), "processes": procs}), file=sys.stderr)

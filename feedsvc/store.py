@@ -425,9 +425,14 @@ class Store:
         ``per_source`` of their source."""
         cutoff = now.timestamp() - max_age
         n = self.db.execute("DELETE FROM item WHERE present = 0 AND date < ?", (cutoff,)).rowcount
-        n += self.db.execute(
-            "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM (SELECT pk, ROW_NUMBER() OVER "
-            "(PARTITION BY source ORDER BY date DESC, id) AS r FROM item) WHERE r > ?)", (per_source,)).rowcount
+        # only sources holding more than per_source items can have any beyond it (a count per
+        # source from the (source, key) index, instead of ranking every stored item)
+        over = [r[0] for r in self.db.execute(
+            "SELECT source FROM item GROUP BY source HAVING COUNT(*) > ?", (per_source,))]
+        for src in over:
+            n += self.db.execute(
+                "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
+                "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
         if n:
             self._bump()
         return n
