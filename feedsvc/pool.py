@@ -12,11 +12,10 @@ records (bytes, strings, ``Item``s): nothing but the job crosses the process bou
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -159,7 +158,7 @@ class ParsePool:
         self._queued = 0             # jobs queued or running in the worker processes
         self._lock = threading.Lock()
         self._thread: ThreadPoolExecutor | None = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
         self._closed = False
         self.in_workers = 0          # jobs sent to the worker processes (for benchmarks)
 
@@ -196,6 +195,9 @@ class ParsePool:
                 fut.add_done_callback(self._inline_done)
                 return fut
             if self._pool is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
                 # spawn, not fork: the fetch threads hold locks a forked child would inherit
                 self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                                  mp_context=multiprocessing.get_context("spawn"),

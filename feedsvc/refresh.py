@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from feedsvc import __version__, articles
 from feedsvc.config import Config, Source
@@ -30,9 +29,6 @@ from feedsvc.locks import LockTimeout, publish_lock, source_lock
 from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
 from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
 from feedsvc.store import Store
-
-if TYPE_CHECKING:
-    from feedsvc.publish import PublishResult
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -75,13 +71,14 @@ class Runtime:
         self._local = threading.local()
         self._stores: list[Store] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.rank = {s.name: i for i, s in enumerate(config.sources)}
         self.run = self.store().next_run()
 
     def store(self) -> Store:
         st = getattr(self._local, "store", None)
         if st is None:
-            st = Store(store_path(self.config))
+            st = Store(store_path(self.config), write_lock=self._write_lock)
             self._local.store = st
             with self._lock:
                 self._stores.append(st)
@@ -341,6 +338,12 @@ def _record_failure(rt: Runtime, store: Store, source: Source, state: SourceStat
 
 # ---- publishing -----------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    written: tuple[str, ...]     # files (relative to output.dir) rewritten this time
+    items: int                   # items in the combined feeds
+
+
 def publish(rt: Runtime, force: bool = False) -> PublishResult:
     """Render the outputs from the store and write the files that changed (under the publish lock).
 
@@ -348,8 +351,6 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
     generation, the config, the feeds' titles and links, the feedsvc version) and every file it
     wrote is still there: an unchanged round then costs a few queries, not a render of every
     output. ``force`` renders anyway (``feedsvc publish``); unchanged bytes are still not rewritten."""
-    from feedsvc.publish import PublishResult, render_all, source_infos, write_all
-
     cfg = rt.config
     lock = publish_lock(cfg.state_dir)
     lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
@@ -367,6 +368,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
             if last_fp == fingerprint and all((cfg.output.dir / rel).is_file()
                                               for rel in last_files.split("\n") if rel):
                 return PublishResult(written=(), items=int(store.get_meta("published_items") or 0))
+        from feedsvc.publish import render_all, source_infos, write_all
+
         items = store.newest(cfg.output.max_items)
         local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
         pages = store.pages(sorted(local))

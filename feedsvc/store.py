@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
@@ -111,8 +112,12 @@ def item_from_json(text: str) -> Item:
 class Store:
     """The SQLite store. One instance per thread (connections are not shared)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, write_lock: threading.Lock | None = None) -> None:
+        """``write_lock``: shared by the Stores of one process (one per thread), so their write
+        transactions queue on it instead of on SQLite's busy handler, which polls with sleeps of
+        up to 100 ms. Other processes still meet the busy handler."""
         self.path = Path(path)
+        self._write_lock = write_lock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None,
@@ -151,21 +156,28 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the store {self.path} is not writable: {exc}") from exc
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
             try:
-                self.db.execute("COMMIT")
+                self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
+                raise StoreError(f"the store {self.path} is not writable: {exc}") from exc
+            try:
+                yield
+            except BaseException:
                 self.db.execute("ROLLBACK")
-                raise StoreError(f"the store {self.path} could not commit: {exc}") from exc
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    self.db.execute("ROLLBACK")
+                    raise StoreError(f"the store {self.path} could not commit: {exc}") from exc
+        finally:
+            if lock is not None:
+                lock.release()
 
     # ---- runs ------------------------------------------------------------------------------
 
