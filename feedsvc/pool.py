@@ -15,7 +15,8 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+import logging
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from feedsvc.model import Item, Origin, RawEntry
 
 if TYPE_CHECKING:
     from feedsvc.normalise import SourceContext
+
+log = logging.getLogger(__name__)
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
 POOL_AFTER_JOBS = 16             # worker processes start once this many jobs ran in-process: a
@@ -160,6 +163,7 @@ class ParsePool:
         self._thread: ThreadPoolExecutor | None = None
         self._pool: Executor | None = None
         self._closed = False
+        self._broken = False
         self.in_workers = 0          # jobs sent to the worker processes (for benchmarks)
 
     def run(self, job: ParseJob) -> ParseOutput:
@@ -168,7 +172,14 @@ class ParsePool:
         fut = self._submit(job)
         if fut is None:
             return parse_and_normalise(job)
-        return fut.result()
+        try:
+            return fut.result()
+        except BrokenExecutor:
+            # a worker died (killed, out of memory): parse here, and from now on only here
+            log.warning("parse worker process died; parsing in-process from now on")
+            with self._lock:
+                self._broken = True
+            return parse_and_normalise(job)
 
     def _inline_done(self, _fut: Future[ParseOutput]) -> None:
         with self._lock:
@@ -181,7 +192,7 @@ class ParsePool:
 
     def _submit(self, job: ParseJob) -> Future[ParseOutput] | None:
         with self._lock:
-            if self._closed:
+            if self._closed or self._broken:
                 return None
             # this process also fetches and stores: it parses only what the workers cannot
             # take at once (each worker has one job running and one queued)
@@ -192,21 +203,23 @@ class ParsePool:
                     self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
                 self._busy += 1
                 fut = self._thread.submit(parse_and_normalise, job)
-                fut.add_done_callback(self._inline_done)
-                return fut
-            if self._pool is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
+                done = self._inline_done
+            else:
+                if self._pool is None:
+                    import multiprocessing
+                    from concurrent.futures import ProcessPoolExecutor
 
-                # spawn, not fork: the fetch threads hold locks a forked child would inherit
-                self._pool = ProcessPoolExecutor(max_workers=self.workers,
-                                                 mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_warm_up)
-            self.in_workers += 1
-            self._queued += 1
-            fut = self._pool.submit(parse_and_normalise, job)
-            fut.add_done_callback(self._worker_done)
-            return fut
+                    # spawn, not fork: the fetch threads hold locks a forked child would inherit
+                    self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                                     mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_warm_up)
+                self.in_workers += 1
+                self._queued += 1
+                fut = self._pool.submit(parse_and_normalise, job)
+                done = self._worker_done
+        # outside the lock: a future already done runs the callback at once, and it takes the lock
+        fut.add_done_callback(done)
+        return fut
 
     @property
     def started(self) -> bool:
