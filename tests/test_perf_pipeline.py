@@ -170,3 +170,29 @@ def test_parse_document_falls_back_to_feedparser(tmp_path):
         got = parse.parse_document("s", data, URL)
         assert got == parse.parse_feed("s", data, URL)
         assert [e.title for e in got.entries] == ["Story 1", "Story 2"]
+
+
+def test_scan_lists_what_the_walk_listed(tmp_path):
+    """The scandir scan: nested and symlinked (inside) directories, hidden ones and backups
+    skipped, a symlink leading out reported, relative paths through the link as written."""
+    import os
+    from feedsvc import articles
+
+    root = tmp_path / "arts"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "a" / "b" / "deep.md").write_text("# Deep\n")
+    (root / "a" / "one.txt").write_text("One\n")
+    (root / "a" / "one.txt~").write_text("backup\n")
+    (root / ".hidden" / "h.txt").write_text("hidden\n")
+    (root / "top.html").write_text("<h1>T</h1>")
+    (root / "notes.pdf").write_bytes(b"%PDF")
+    os.symlink(root / "a" / "b", root / "linked")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("x\n")
+    os.symlink(outside, root / "out")
+    res = articles.scan(root)
+    assert [f.relpath for f in res.files] == ["a/b/deep.md", "a/one.txt", "linked/deep.md", "top.html"]
+    assert res.problems == ("out: symlink leads outside the source directory, not followed",)
+    assert res.files[1].size == 4
