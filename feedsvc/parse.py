@@ -86,7 +86,13 @@ def build_feed(feed: Any, entries: Sequence[Any], url: str, content: bytes, vers
     feed_base = _base(feed.get("title_detail"), url) or url
     is_rss = version.startswith("rss")
     not_permalinks = _guids_not_permalink(content) if is_rss else frozenset()
-    raw = tuple(_entry(e, feed_base, is_rss, not_permalinks) for e in entries[:max_entries])
+    flags: list[bool | None] = [None] * len(entries)
+    if is_rss:
+        per_item = _item_permalink_flags(content)
+        if len(per_item) == len(entries):   # else (odd markup) fall back to judging by guid text
+            flags = list(per_item)
+    raw = tuple(_entry(e, feed_base, is_rss, not_permalinks, flag)
+                for e, flag in zip(entries[:max_entries], flags))
     feed_link = _text(feed.get("link"))
     return ParsedFeed(
         title=_text(feed.get("title")),
@@ -249,6 +255,38 @@ def _guids_not_permalink(content: bytes) -> frozenset[str]:
                      for m in _GUID_FALSE.finditer(content))
 
 
+_ITEM = re.compile(rb"<item\b[^>]*>(.*?)</item\s*>", re.S | re.I)
+_GUID_TAG = re.compile(rb"<guid\b([^>]*)>", re.I)
+_PERMALINK_FALSE = re.compile(rb"\bisPermaLink\s*=\s*[\"']?\s*false", re.I)
+
+
+def _item_permalink_flags(content: bytes) -> list[bool]:
+    """Per RSS <item>, in document order: False when its own guid says isPermaLink="false".
+    (Judging by the guid's text alone made a permalink guid false when another item had the
+    same text marked false.)"""
+    out = []
+    for m in _ITEM.finditer(content):
+        g = _GUID_TAG.search(m.group(1))
+        out.append(not (g and _PERMALINK_FALSE.search(g.group(1))))
+    return out
+
+
+# W3C-DTF with an offset written without a colon (+0530): feedparser reads the hours and drops
+# the minutes; fromisoformat reads it whole
+_COMPACT_OFFSET = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?[+-]\d{4}$")
+
+
+def _entry_date(e: Any, key: str) -> datetime | None:
+    """An entry's date: feedparser's parsed tuple, except where it is known to misread."""
+    raw = dict.get(e, key)   # dict.get: FeedParserDict maps a missing key to another, with a warning
+    if isinstance(raw, str) and _COMPACT_OFFSET.match(raw.strip()):
+        try:
+            return datetime.fromisoformat(raw.strip()).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return _date(dict.get(e, key + "_parsed"))
+
+
 def _date(parsed: Any) -> datetime | None:
     if not parsed:
         return None
@@ -308,7 +346,7 @@ def _enclosures(e: Any) -> tuple[Enclosure, ...]:
 
 
 def _entry(e: Any, feed_base: str, is_rss: bool = False,
-           not_permalinks: frozenset[str] = frozenset()) -> RawEntry:
+           not_permalinks: frozenset[str] = frozenset(), permalink: bool | None = None) -> RawEntry:
     content_html = None
     content_base = None
     contents = e.get("content") or []
@@ -322,7 +360,9 @@ def _entry(e: Any, feed_base: str, is_rss: bool = False,
     title_detail = e.get("title_detail") or {}
     guid = _text(e.get("id"))
     if is_rss:   # RSS: a guid is a permalink unless it says isPermaLink="false"
-        guid_is_permalink = guid is not None and bool(_URL_RE.match(guid)) and guid not in not_permalinks
+        if permalink is None:
+            permalink = guid not in not_permalinks
+        guid_is_permalink = guid is not None and bool(_URL_RE.match(guid)) and permalink
     else:
         guid_is_permalink = bool(e.get("guidislink")) and guid is not None and bool(_URL_RE.match(guid))
     tags = []
@@ -339,10 +379,10 @@ def _entry(e: Any, feed_base: str, is_rss: bool = False,
         title=_text(e.get("title")),
         title_is_html=title_detail.get("type") in _HTML_TYPES if isinstance(title_detail, dict) else False,
         authors=_persons(e),
-        published=_date(dict.get(e, "published_parsed")),
+        published=_entry_date(e, "published"),
         # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed with a
         # DeprecationWarning; an RSS pubDate is a publication date, not an update
-        updated=_date(dict.get(e, "updated_parsed")),
+        updated=_entry_date(e, "updated"),
         summary=summary_html,
         content=content_html,
         categories=tuple(tags),

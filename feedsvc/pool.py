@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Sequence
 import logging
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
@@ -131,8 +132,16 @@ def entry_fingerprints(entries: Sequence[RawEntry], ctx: SourceContext, now: dat
     return out
 
 
-def _warm_up() -> None:
-    """Import the parse path in a new worker while the first fetches are still in flight."""
+def _worker_init(parent: int) -> None:
+    """In a new worker: leave with the parent (a parent killed with SIGKILL cannot stop its
+    workers, and an orphan would wait for jobs forever), and import the parse path while the
+    first fetches are still in flight."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     import feedsvc.fastparse  # noqa: F401
     import feedsvc.normalise  # noqa: F401
 
@@ -212,7 +221,8 @@ class ParsePool:
                     # spawn, not fork: the fetch threads hold locks a forked child would inherit
                     self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                                      mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_warm_up)
+                                                     initializer=_worker_init,
+                                                     initargs=(os.getpid(),))
                 self.in_workers += 1
                 self._queued += 1
                 fut = self._pool.submit(parse_and_normalise, job)
