@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
-POOL_AFTER_JOBS = 16             # worker processes start once this many jobs ran in-process: a
-                                 # round that parses a few feeds is over before one would be ready
+POOL_AFTER_SECONDS = 1.0         # worker processes start once the in-process parse thread has
+                                 # worked this long in a round: starting one costs ~0.3 s of CPU,
+                                 # more than a round that parses a few dozen feeds saves
+INLINE_SHARE = 0.2               # then this process parses about this share of the jobs: it also
+                                 # fetches, hashes and stores every feed (~40% of a feed's cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +163,16 @@ class ParsePool:
 
     ``workers=0``: always in the calling thread. Otherwise jobs go to one parse thread of this
     process (one thread, so its allocations stay in one malloc arena instead of spreading over
-    every fetch thread's) and, when that thread is busy and POOL_AFTER_JOBS jobs have shown the
-    round is a big one, to the worker processes. Thread-safe; ``close`` stops the workers."""
+    every fetch thread's) and, once that thread has worked ``after_seconds`` in the round (a
+    big round), mostly to the worker processes. Thread-safe; ``close`` stops the workers."""
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, after_seconds: float = POOL_AFTER_SECONDS) -> None:
         self.workers = workers
+        self.after_seconds = after_seconds
         self._busy = 0               # jobs queued or running on the parse thread
         self._done_inline = 0
+        self._inline_seconds = 0.0   # time the parse thread spent on jobs this round
+        self._inline_at_start = 0    # jobs done in-process when the workers started
         self._queued = 0             # jobs queued or running in the worker processes
         self._lock = threading.Lock()
         self._thread: ThreadPoolExecutor | None = None
@@ -190,6 +196,14 @@ class ParsePool:
                 self._broken = True
             return parse_and_normalise(job)
 
+    def _parse_timed(self, job: ParseJob) -> ParseOutput:
+        started = time.perf_counter()
+        try:
+            return parse_and_normalise(job)
+        finally:
+            with self._lock:
+                self._inline_seconds += time.perf_counter() - started
+
     def _inline_done(self, _fut: Future[ParseOutput]) -> None:
         with self._lock:
             self._busy -= 1
@@ -203,15 +217,16 @@ class ParsePool:
         with self._lock:
             if self._closed or self._broken:
                 return None
-            # this process also fetches and stores: it parses only what the workers cannot
-            # take at once (each worker has one job running and one queued)
-            use_thread = (self._done_inline < POOL_AFTER_JOBS
-                          or (self._queued >= 2 * self.workers and self._busy == 0))
+            # until the round proves big, parse here; then mostly in the workers, since this
+            # process also fetches, hashes and stores every feed
+            use_thread = (self._pool is None and self._inline_seconds < self.after_seconds) or (
+                self._busy == 0 and self._queued >= self.workers
+                and self._done_inline - self._inline_at_start < INLINE_SHARE * self.in_workers)
             if use_thread:
                 if self._thread is None:
                     self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
                 self._busy += 1
-                fut = self._thread.submit(parse_and_normalise, job)
+                fut = self._thread.submit(self._parse_timed, job)
                 done = self._inline_done
             else:
                 if self._pool is None:
@@ -223,6 +238,7 @@ class ParsePool:
                                                      mp_context=multiprocessing.get_context("spawn"),
                                                      initializer=_worker_init,
                                                      initargs=(os.getpid(),))
+                    self._inline_at_start = self._done_inline
                 self.in_workers += 1
                 self._queued += 1
                 fut = self._pool.submit(parse_and_normalise, job)

@@ -139,7 +139,7 @@ def test_body_hash_skips_a_200_with_the_same_bytes(tmp_path):
 def test_worker_processes_give_the_same_outputs(tmp_path):
     """A round big enough for the parse pool: the workers are used, and the published files are
     byte for byte those of an in-process round on the same input."""
-    n_sources = pool.POOL_AFTER_JOBS + 8
+    n_sources = 24
     bodies = {f"https://perf{i}.example/feed.xml":
               rss([_story(i * 100 + n) for n in range(1, 6)], title=f"Feed {i}",
                   link=f"https://perf{i}.example/").encode()
@@ -150,7 +150,12 @@ def test_worker_processes_give_the_same_outputs(tmp_path):
         d = tmp_path / f"w{workers}"
         d.mkdir()
         cfg = load_config(write_config(d, sources, output={"dir": "public", "max_items": 500}))
-        rep, rt = _run(cfg, FakeFetcher(dict(bodies)), Clock(T0), workers=workers)
+        rt = Runtime(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=workers)
+        rt.pool.after_seconds = 0.0      # these small feeds would never keep the parse thread busy
+        try:
+            rep = refresh(rt, cfg.sources)
+        finally:
+            rt.close()
         assert not rep.failed
         assert (rt.pool.in_workers > 0) == (workers > 0)
         outs.append(_outputs(d / "public"))
