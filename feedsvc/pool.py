@@ -1,10 +1,11 @@
 """Parsing on every core: feed bytes in, normalised items out, as plain records.
 
 Parsing and normalising a feed is pure CPU work (expat, nh3) and holds the GIL, so the fetch
-threads of one process would take turns on one core. ``ParsePool`` runs a job in the calling
-thread when the process's own parse slot is free, and otherwise in a worker process (started on
-first need, so a round where nothing changed never starts one). Jobs and results are frozen
-records (bytes, strings, ``Item``s): nothing but the job crosses the process boundary.
+threads of one process would take turns on one core. ``ParsePool`` parses in one thread of this
+process until the round has shown it is a big one (a second of parsing), then in worker
+processes (spawned then, so a round where nothing or little changed never starts one), while
+this process goes on fetching and storing. Jobs and results are frozen records (bytes, strings,
+``Item``s): nothing but the job crosses the process boundary.
 
 ``parse_and_normalise`` is the job itself, pure: the same function runs inline or in a worker.
 """
@@ -34,8 +35,10 @@ POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-p
 POOL_AFTER_SECONDS = 1.0         # worker processes start once the in-process parse thread has
                                  # worked this long in a round: starting one costs ~0.3 s of CPU,
                                  # more than a round that parses a few dozen feeds saves
-INLINE_SHARE = 0.2               # then this process parses about this share of the jobs: it also
-                                 # fetches, hashes and stores every feed (~40% of a feed's cost)
+INLINE_SHARE = 0.0               # then this process parses this share of the jobs: it also
+                                 # fetches, hashes and stores every feed (~40% of a feed's cost),
+                                 # and a parse thread holding the GIL delays every fetch thread
+                                 # (measured: 0.2 was 10-15% slower than 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ class ParsePool:
     ``workers=0``: always in the calling thread. Otherwise jobs go to one parse thread of this
     process (one thread, so its allocations stay in one malloc arena instead of spreading over
     every fetch thread's) and, once that thread has worked ``after_seconds`` in the round (a
-    big round), mostly to the worker processes. Thread-safe; ``close`` stops the workers."""
+    big round), to the worker processes. Thread-safe; ``close`` stops the workers."""
 
     def __init__(self, workers: int = 0, after_seconds: float = POOL_AFTER_SECONDS) -> None:
         self.workers = workers
