@@ -60,7 +60,7 @@ class ParseJob:
     headers: dict[str, str] = field(default_factory=dict)
     max_entries: int = 500
     max_bytes: int = 10 * 1024 * 1024
-    # entries normalised before, by fingerprint (see ``entry_fingerprint``): their entry key and
+    # entries normalised before, by fingerprint (see ``entry_fingerprints``): their entry key and
     # dedup keys. An entry whose fingerprint is here is not normalised again (it would give the
     # same Item), so a feed that gained one entry costs one entry's sanitising, not fifty.
     known: dict[str, Seen] = field(default_factory=dict)
