@@ -32,7 +32,7 @@ from feedsvc.normalise import SourceContext, normalise  # noqa: E402
 def _expat_floor(bodies: list[bytes]):
     """The floor under parse_fast: expat with no-op callbacks over the bytes parse_fast gives it
     (after the same unwrapping and re-encoding, done beforehand)."""
-    ready = {id(b): fastparse._decode(parse._unwrap("bench", b, URL, 1 << 30), "application/xml")[0]
+    ready = {id(b): fastparse._decode(parse.unwrap("bench", b, URL, 1 << 30), "application/xml")[0]
              for b in bodies}
 
     def run(body: bytes) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from email.utils import parsedate_to_datetime
@@ -61,70 +62,71 @@ class ScanResult:
 
 
 def scan(root: Path) -> ScanResult:
-    """List the article files under ``root`` (recursively), skipping hidden files, editor backups and
-    symlinks that lead outside ``root``. Raises OSError when ``root`` itself is unusable."""
+    """List the article files under ``root`` (recursively), skipping hidden files and
+    directories, editor backups and symlinks that lead outside ``root``. Raises OSError when
+    ``root`` itself is unusable.
+
+    One ``os.scandir`` per directory: the entries carry their type, so an unchanged rescan of
+    10 000 files costs one stat each (for size and mtime) and no path arithmetic."""
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
         raise NotADirectoryError(f"{root} is not a directory")
     files: list[ArticleFile] = []
     problems: list[str] = []
-
-    def onerror(exc: OSError) -> None:
-        problems.append(f"{exc.filename}: {exc.strerror or exc}")
-
-    for dirpath, dirnames, filenames in os.walk(real_root, onerror=onerror, followlinks=False):
-        kept = []
-        for d in sorted(dirnames):
-            if d.startswith("."):
-                continue
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full):
-                target = os.path.realpath(full)
-                if not _inside(target, real_root):
-                    problems.append(f"{_rel(full, real_root)}: symlink leads outside the source directory, not followed")
-                    continue
-                # a symlinked directory inside root: walk it as well (os.walk does not follow links)
-                for sub_dir, _sub_dirs, sub_files in os.walk(target, onerror=onerror):
-                    for name in sub_files:
-                        _consider(os.path.join(sub_dir, name), real_root, files, problems,
-                                  relbase=(full, target))
-                continue
-            kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            _consider(os.path.join(dirpath, name), real_root, files, problems)
+    _scan_dir(real_root, "", real_root, files, problems, follow=True)
     files.sort(key=lambda f: f.relpath)
     return ScanResult(tuple(files), tuple(problems))
 
 
-def _consider(full: str, real_root: str, files: list[ArticleFile], problems: list[str],
-              relbase: tuple[str, str] | None = None) -> None:
-    name = os.path.basename(full)
-    if name.startswith(".") or _BACKUP.search(name):
-        return
-    if os.path.splitext(name)[1].lower() not in ARTICLE_SUFFIXES:
-        return
-    shown = full if relbase is None else relbase[0] + full[len(relbase[1]):]
-    rel = _rel(shown, real_root)
-    if os.path.islink(full) and not _inside(os.path.realpath(full), real_root):
-        problems.append(f"{rel}: symlink leads outside the source directory, not followed")
-        return
+def _scan_dir(path: str, rel: str, real_root: str, files: list[ArticleFile], problems: list[str],
+              follow: bool) -> None:
+    """Scan one directory. ``follow``: walk symlinked directories that stay inside the root (at
+    the top level; inside such a directory, symlinked directories are not followed again)."""
     try:
-        st = os.stat(full)
+        with os.scandir(path) as it:
+            entries = list(it)
     except OSError as exc:
-        problems.append(f"{rel}: {exc.strerror or exc}")
+        problems.append(f"{exc.filename}: {exc.strerror or exc}")
         return
-    if not os.path.isfile(full):
-        return
-    files.append(ArticleFile(rel, st.st_size, st.st_mtime_ns))
+    for e in entries:
+        name = e.name
+        shown = rel + name
+        try:
+            is_link = e.is_symlink()
+            is_dir = e.is_dir()          # follows a symlink
+        except OSError:
+            is_link, is_dir = False, False
+        if is_dir:
+            if name.startswith("."):
+                continue
+            if not is_link:
+                _scan_dir(e.path, shown + "/", real_root, files, problems, follow)
+                continue
+            target = os.path.realpath(e.path)
+            if not _inside(target, real_root):
+                problems.append(f"{shown}: symlink leads outside the source directory, not followed")
+            elif follow:
+                _scan_dir(target, shown + "/", real_root, files, problems, follow=False)
+            continue
+        if name.startswith(".") or _BACKUP.search(name):
+            continue
+        if os.path.splitext(name)[1].lower() not in ARTICLE_SUFFIXES:
+            continue
+        if is_link and not _inside(os.path.realpath(e.path), real_root):
+            problems.append(f"{shown}: symlink leads outside the source directory, not followed")
+            continue
+        try:
+            st = e.stat()                # follows a symlink
+        except OSError as exc:
+            problems.append(f"{shown}: {exc.strerror or exc}")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        files.append(ArticleFile(shown, st.st_size, st.st_mtime_ns))
 
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _rel(path: str, root: str) -> str:
-    return PurePosixPath(Path(os.path.relpath(path, root))).as_posix()
 
 
 def read_file(root: Path, relpath: str) -> bytes:

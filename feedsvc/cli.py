@@ -198,7 +198,7 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
 
     rt = Runtime(config)
     try:
-        result = publish(rt)
+        result = publish(rt, force=True)
     except PublishError as exc:
         print(f"feedsvc: error: publish failed: {exc} (the previous files stay in place)", file=sys.stderr)
         return EXIT_FAILED

@@ -70,9 +70,9 @@ def parse_fast(source: str, content: bytes, url: str, headers: dict[str, str] | 
     """``parse.parse_feed``'s result for a clean RSS/Atom document, or None (use parse_feed)."""
     if content[:2] == b"\x1f\x8b":
         return None
-    content = _parse._unwrap(source, content, url, max_bytes)  # not gzip: pure, never raises
+    content = _parse.unwrap(source, content, url, max_bytes)  # not gzip: pure, never raises
     ctype = (headers or {}).get("content-type", "")
-    if _parse._looks_like_json(content, ctype):
+    if _parse.looks_like_json(content, ctype):
         return None
     try:
         data, warning = _decode(content, ctype or "application/xml")
@@ -84,23 +84,10 @@ def parse_fast(source: str, content: bytes, url: str, headers: dict[str, str] | 
         return None
     if not emu.version or emu.root not in _ROOTS or (warning and not emu.entries):
         return None
-    feed = emu.feeddata
-    feed_base = _parse._base(feed.get("title_detail"), url) or url
-    is_rss = emu.version.startswith("rss")
-    not_permalinks = _parse._guids_not_permalink(content) if is_rss else frozenset()
     entries = emu.entries[:max_entries]
     for e in entries:
         _add_enclosures(e)
-    raw = tuple(_parse._entry(e, feed_base, is_rss, not_permalinks) for e in entries)
-    feed_link = _parse._text(feed.get("link"))
-    return ParsedFeed(
-        title=_parse._text(feed.get("title")),
-        link=urllib.parse.urljoin(url, feed_link) if feed_link and _parse._URL_RE.match(url) else feed_link,
-        id=_parse._text(feed.get("id")),
-        entries=raw,
-        warning=warning,
-        ttl_seconds=_parse._ttl(feed),
-    )
+    return _parse.build_feed(emu.feeddata, entries, url, content, emu.version, warning, max_entries)
 
 
 # Root elements read here (as feedparser's keys); feedparser's version code only labels the format

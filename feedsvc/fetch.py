@@ -102,9 +102,12 @@ class HttpFetcher:
         except requests.RequestException as exc:
             raise FetchError(source, f"connection failed: {_short(exc)}", url) from None
         try:
-            return self._response(source, url, resp, deadline)
-        finally:
+            result = self._response(source, url, resp, deadline)
+        except BaseException:
             resp.close()
+            raise
+        _release(resp)
+        return result
 
     def _response(self, source: str, url: str, resp: requests.Response, deadline: float) -> FetchResult:
         final = resp.url or url
@@ -207,6 +210,19 @@ class HttpFetcher:
         mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         return FetchResult(url=url, not_modified=False, content=data, status=200, etag=tag,
                            headers={"last-modified": mtime.strftime("%a, %d %b %Y %H:%M:%S GMT")})
+
+
+def _release(resp: requests.Response) -> None:
+    """Give the connection back to the session for the next request (keep-alive). ``close()``
+    on a streamed response closes the socket instead, so every fetch paid a new connection;
+    only a response read to its end can be reused."""
+    try:
+        if resp.raw.read(CHUNK, decode_content=False) == b"":
+            resp.raw.release_conn()
+            return
+    except Exception:  # noqa: BLE001 - a broken connection is simply not reused
+        pass
+    resp.close()
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -17,10 +17,9 @@ import json
 import re
 import zlib
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin
-
-import feedparser
 
 from feedsvc.errors import ParseError
 from feedsvc.model import Enclosure, ParsedFeed, Person, RawEntry
@@ -32,12 +31,25 @@ _PROLOG_JUNK = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)+(?=<\?xml)",
 _URL_RE = re.compile(r"^https?://", re.I)
 
 
+def parse_document(source: str, content: bytes, url: str, headers: dict[str, str] | None = None,
+                   max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
+    """Feed bytes → ``ParsedFeed``: the fast path (fastparse) when the document is clean, else
+    feedparser's full path. Both give the same result (tests/test_fastparse.py)."""
+    from feedsvc.fastparse import parse_fast   # fastparse builds on this module
+    fast = parse_fast(source, content, url, headers, max_entries=max_entries, max_bytes=max_bytes)
+    if fast is not None:
+        return fast
+    return parse_feed(source, content, url, headers, max_entries=max_entries, max_bytes=max_bytes)
+
+
 def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | None = None,
                max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
     """Parse feed bytes. ``url`` is where they came from (the base for relative links)."""
-    content = _unwrap(source, content, url, max_bytes)
+    import feedparser   # imported on first use: a round where nothing changed never needs it
+
+    content = unwrap(source, content, url, max_bytes)
     ctype = (headers or {}).get("content-type", "")
-    if _looks_like_json(content, ctype):
+    if looks_like_json(content, ctype):
         return parse_json_feed(source, content, url, max_entries)
     # without a Content-Type feedparser flags every document as bozo; XML's own declaration decides.
     # No Content-Location: feedparser would resolve every guid without isPermaLink="false" (and
@@ -64,10 +76,23 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
             raise ParseError(source, f"not a feed: {reason}", url)
         if d.get("bozo"):
             raise ParseError(source, f"feed yields no entries: {warning}", url)
+    return build_feed(feed, entries, url, content, str(d.get("version") or ""), warning, max_entries)
+
+
+def build_feed(feed: Any, entries: Sequence[Any], url: str, content: bytes, version: str,
+               warning: str | None, max_entries: int) -> ParsedFeed:
+    """feedparser-shaped results (its ``feed`` and ``entries`` dicts, or the fast path's plain
+    dicts of the same shape) → ``ParsedFeed``: the one conversion both parsers share."""
     feed_base = _base(feed.get("title_detail"), url) or url
-    is_rss = str(d.get("version") or "").startswith("rss")
+    is_rss = version.startswith("rss")
     not_permalinks = _guids_not_permalink(content) if is_rss else frozenset()
-    raw = tuple(_entry(e, feed_base, is_rss, not_permalinks) for e in entries[:max_entries])
+    flags: list[bool | None] = [None] * len(entries)
+    if is_rss:
+        per_item = _item_permalink_flags(content)
+        if len(per_item) == len(entries):   # else (odd markup) fall back to judging by guid text
+            flags = list(per_item)
+    raw = tuple(_entry(e, feed_base, is_rss, not_permalinks, flag)
+                for e, flag in zip(entries[:max_entries], flags))
     feed_link = _text(feed.get("link"))
     return ParsedFeed(
         title=_text(feed.get("title")),
@@ -79,7 +104,7 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
     )
 
 
-def _unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
+def unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
     """Undo what servers and disks do to feed bytes: gzip without Content-Encoding, leading
     whitespace before the XML declaration (which makes expat refuse the document)."""
     if content[:2] == b"\x1f\x8b":
@@ -104,7 +129,7 @@ def _unwrap(source: str, content: bytes, url: str, max_bytes: int) -> bytes:
     return bom + content
 
 
-def _looks_like_json(content: bytes, ctype: str) -> bool:
+def looks_like_json(content: bytes, ctype: str) -> bool:
     if "json" in ctype.lower():
         return True
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -230,6 +255,38 @@ def _guids_not_permalink(content: bytes) -> frozenset[str]:
                      for m in _GUID_FALSE.finditer(content))
 
 
+_ITEM = re.compile(rb"<item\b[^>]*>(.*?)</item\s*>", re.S | re.I)
+_GUID_TAG = re.compile(rb"<guid\b([^>]*)>", re.I)
+_PERMALINK_FALSE = re.compile(rb"\bisPermaLink\s*=\s*[\"']?\s*false", re.I)
+
+
+def _item_permalink_flags(content: bytes) -> list[bool]:
+    """Per RSS <item>, in document order: False when its own guid says isPermaLink="false".
+    (Judging by the guid's text alone made a permalink guid false when another item had the
+    same text marked false.)"""
+    out = []
+    for m in _ITEM.finditer(content):
+        g = _GUID_TAG.search(m.group(1))
+        out.append(not (g and _PERMALINK_FALSE.search(g.group(1))))
+    return out
+
+
+# W3C-DTF with an offset written without a colon (+0530): feedparser reads the hours and drops
+# the minutes; fromisoformat reads it whole
+_COMPACT_OFFSET = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?[+-]\d{4}$")
+
+
+def _entry_date(e: Any, key: str) -> datetime | None:
+    """An entry's date: feedparser's parsed tuple, except where it is known to misread."""
+    raw = dict.get(e, key)   # dict.get: FeedParserDict maps a missing key to another, with a warning
+    if isinstance(raw, str) and _COMPACT_OFFSET.match(raw.strip()):
+        try:
+            return datetime.fromisoformat(raw.strip()).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return _date(dict.get(e, key + "_parsed"))
+
+
 def _date(parsed: Any) -> datetime | None:
     if not parsed:
         return None
@@ -289,7 +346,7 @@ def _enclosures(e: Any) -> tuple[Enclosure, ...]:
 
 
 def _entry(e: Any, feed_base: str, is_rss: bool = False,
-           not_permalinks: frozenset[str] = frozenset()) -> RawEntry:
+           not_permalinks: frozenset[str] = frozenset(), permalink: bool | None = None) -> RawEntry:
     content_html = None
     content_base = None
     contents = e.get("content") or []
@@ -303,7 +360,9 @@ def _entry(e: Any, feed_base: str, is_rss: bool = False,
     title_detail = e.get("title_detail") or {}
     guid = _text(e.get("id"))
     if is_rss:   # RSS: a guid is a permalink unless it says isPermaLink="false"
-        guid_is_permalink = guid is not None and bool(_URL_RE.match(guid)) and guid not in not_permalinks
+        if permalink is None:
+            permalink = guid not in not_permalinks
+        guid_is_permalink = guid is not None and bool(_URL_RE.match(guid)) and permalink
     else:
         guid_is_permalink = bool(e.get("guidislink")) and guid is not None and bool(_URL_RE.match(guid))
     tags = []
@@ -320,10 +379,10 @@ def _entry(e: Any, feed_base: str, is_rss: bool = False,
         title=_text(e.get("title")),
         title_is_html=title_detail.get("type") in _HTML_TYPES if isinstance(title_detail, dict) else False,
         authors=_persons(e),
-        published=_date(dict.get(e, "published_parsed")),
+        published=_entry_date(e, "published"),
         # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed with a
         # DeprecationWarning; an RSS pubDate is a publication date, not an update
-        updated=_date(dict.get(e, "updated_parsed")),
+        updated=_entry_date(e, "updated"),
         summary=summary_html,
         content=content_html,
         categories=tuple(tags),

@@ -56,7 +56,7 @@ _MARKUP = re.compile(r"<[/!?A-Za-z]")
 # that hold HTML; group 3 is its text
 _PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 
-__all__ = ["SourceInfo", "PublishResult", "build_feed", "render_atom", "render_rss", "render_json",
+__all__ = ["SourceInfo", "build_feed", "render_atom", "render_rss", "render_json",
            "render_index", "render_page", "render_opml", "render_all", "write_all",
            "write_if_changed", "with_stylesheet", "stylesheet", "source_infos"]
 
@@ -290,18 +290,6 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             except OSError:
                 pass
     return True
-
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    written: tuple[str, ...]     # files (relative to output.dir) rewritten this time
-    items: int                   # items in the combined feeds
-    warnings: tuple[str, ...] = ()  # problems that did not stop the publish (a failed hub ping)
-
-    @property
-    def feeds_changed(self) -> tuple[str, ...]:
-        """The feed files (atom.xml, rss.xml, feed.json, topic feeds') among those written."""
-        return tuple(w for w in self.written if is_feed_file(w))
 
 
 def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | None]]) -> dict[str, SourceInfo]:

@@ -6,6 +6,8 @@ Tables
           the dates the store owns (first_seen, date used for ordering, updated)
   alias   entry keys of other sources that carried the same story (also_in), with their links
   dkey    match keys (canonical links, global ids, fingerprints) → the item that holds them
+  seen    fingerprints of the entries of each source's last parsed fetch → their entry key and
+          match keys, so an entry seen unchanged is not normalised again
   file    local article files: size and mtime, so an unchanged rescan reads nothing
   meta    schema version and the refresh-run counter
 
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
@@ -27,6 +30,7 @@ from typing import Any
 from feedsvc.dedup import Action, Decision, Known, Snapshot, match_keys
 from feedsvc.errors import StoreError
 from feedsvc.model import Copy, Enclosure, Item, Origin, Person, SourceState, StoredItem
+from feedsvc.pool import Seen
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS item (
     UNIQUE (source, key)
 );
 CREATE INDEX IF NOT EXISTS item_order ON item (date DESC, id);
+CREATE INDEX IF NOT EXISTS item_gone ON item (present, date);
 CREATE TABLE IF NOT EXISTS alias (
     source TEXT NOT NULL, key TEXT NOT NULL,
     item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE,
@@ -55,12 +60,17 @@ CREATE TABLE IF NOT EXISTS dkey (
     dkey TEXT PRIMARY KEY, item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS dkey_item ON dkey (item_pk);
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL, fp TEXT NOT NULL, key TEXT NOT NULL, dkeys TEXT NOT NULL,
+    PRIMARY KEY (source, fp)
+);
 CREATE TABLE IF NOT EXISTS file (
     source TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     key TEXT, PRIMARY KEY (source, relpath)
 );
 """
 
+_ITEM_FIELDS = [f.name for f in fields(Item)]
 _STATE_FIELDS = [f.name for f in fields(SourceState) if f.name not in ("item_count",)]
 _TIME_FIELDS = {"last_attempt", "last_success", "error_since", "retry_after"}
 
@@ -74,7 +84,14 @@ def _dt(ts: float | None) -> datetime | None:
 
 
 def item_to_json(item: Item) -> str:
-    d = asdict(item)
+    # field by field: dataclasses.asdict deep-copies every value and cost more than the insert
+    d = {f: getattr(item, f) for f in _ITEM_FIELDS}
+    d["authors"] = [{"name": p.name, "email": p.email, "uri": p.uri} for p in item.authors]
+    d["enclosures"] = [{"url": e.url, "type": e.type, "length": e.length} for e in item.enclosures]
+    o = item.origin
+    d["origin"] = {"title": o.title, "link": o.link, "id": o.id, "home": o.home}
+    d["categories"] = list(item.categories)
+    d["dedup_keys"] = list(item.dedup_keys)
     for k in ("published", "updated"):
         d[k] = d[k].isoformat() if d[k] else None
     return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
@@ -95,8 +112,12 @@ def item_from_json(text: str) -> Item:
 class Store:
     """The SQLite store. One instance per thread (connections are not shared)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, write_lock: threading.Lock | None = None) -> None:
+        """``write_lock``: shared by the Stores of one process (one per thread), so their write
+        transactions queue on it instead of on SQLite's busy handler, which polls with sleeps of
+        up to 100 ms. Other processes still meet the busy handler."""
         self.path = Path(path)
+        self._write_lock = write_lock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None,
@@ -106,6 +127,7 @@ class Store:
             if str(mode).lower() != "wal":
                 raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
             self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA cache_size = -1024")   # 1 MiB a connection (one per fetch thread)
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -137,21 +159,28 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the store {self.path} is not writable: {exc}") from exc
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
             try:
-                self.db.execute("COMMIT")
+                self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
+                raise StoreError(f"the store {self.path} is not writable: {exc}") from exc
+            try:
+                yield
+            except BaseException:
                 self.db.execute("ROLLBACK")
-                raise StoreError(f"the store {self.path} could not commit: {exc}") from exc
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    self.db.execute("ROLLBACK")
+                    raise StoreError(f"the store {self.path} could not commit: {exc}") from exc
+        finally:
+            if lock is not None:
+                lock.release()
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -161,6 +190,23 @@ class Store:
             run = int(row[0]) + 1 if row else 1
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(run),))
         return run
+
+    # ---- meta: the generation (bumped by every change of items), what was last published ------
+
+    def generation(self) -> int:
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self.db.execute("INSERT INTO meta VALUES ('generation', '1') "
+                        "ON CONFLICT (k) DO UPDATE SET v = CAST(v AS INTEGER) + 1")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = ?", ("x:" + key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("x:" + key, value))
 
     # ---- source state ------------------------------------------------------------------------
 
@@ -179,6 +225,14 @@ class Store:
     def states(self) -> list[SourceState]:
         names = [r[0] for r in self.db.execute("SELECT name FROM source ORDER BY name")]
         return [self.state(n) for n in names]
+
+    def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every source's feed title and home link (what publishing shows of it), in one query."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT name, feed_title, feed_link FROM source")}
+
+    def local_sources(self) -> set[str]:
+        """Names of the local-article sources the store has state for (configured or not)."""
+        return {r[0] for r in self.db.execute("SELECT name FROM source WHERE kind = 'local'")}
 
     def save_state(self, st: SourceState) -> None:
         d = {k: getattr(st, k) for k in _STATE_FIELDS}
@@ -222,11 +276,16 @@ class Store:
         return Snapshot(own=own, by_dedup_key=by_dkey)
 
     def apply(self, source: str, decisions: Sequence[Decision], now: datetime, run: int,
-              present: bool = True) -> dict[str, int]:
-        """Write the decisions of one source (call inside its transaction). Returns counts."""
+              present: bool = True, kept: Mapping[str, tuple[int, bool]] | None = None) -> dict[str, int]:
+        """Write the decisions of one source (call inside its transaction). Returns counts.
+
+        ``kept``: entries of this fetch that were not normalised again (unchanged since last
+        time), as ``resolve_keys`` gives them; they count as unchanged and stay present."""
         counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
+        self._bump()
         t = now.timestamp()
-        seen_pks: list[int] = []
+        seen_pks: list[int] = [pk for pk, own in (kept or {}).values() if own]
+        counts["unchanged"] += len(kept or {})
         for d in decisions:
             item = d.item
             if d.action is Action.NEW:
@@ -300,10 +359,35 @@ class Store:
                 self.db.execute(f"UPDATE item SET present = 1 WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
         return counts
 
+    def resolve_keys(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """Entry keys of a source → (item pk, whether the source owns it or holds an alias)."""
+        out: dict[str, tuple[int, bool]] = {}
+        keys = list(dict.fromkeys(keys))
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, pk in self.db.execute(f"SELECT key, item_pk FROM alias WHERE source = ? AND key IN ({marks})",
+                                           [source, *chunk]):
+                out[key] = (pk, False)
+            for key, pk in self.db.execute(f"SELECT key, pk FROM item WHERE source = ? AND key IN ({marks})",
+                                           [source, *chunk]):
+                out[key] = (pk, True)
+        return out
+
+    def seen(self, source: str) -> dict[str, Seen]:
+        """The fingerprints of the source's entries at its last parsed fetch."""
+        return {fp: Seen(key, tuple(json.loads(dk)))
+                for fp, key, dk in self.db.execute("SELECT fp, key, dkeys FROM seen WHERE source = ?", (source,))}
+
+    def set_seen(self, source: str, rows: Sequence[tuple[str, Seen]]) -> None:
+        self.db.execute("DELETE FROM seen WHERE source = ?", (source,))
+        self.db.executemany("INSERT OR REPLACE INTO seen (source, fp, key, dkeys) VALUES (?, ?, ?, ?)",
+                            [(source, fp, s.key, json.dumps(s.dedup_keys)) for fp, s in rows])
+
     def _add_dkeys(self, pk: int, keys: Iterable[str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO dkey (dkey, item_pk) VALUES (?, ?)", [(k, pk) for k in keys])
 
     def delete_items(self, source: str, keys: Iterable[str]) -> int:
+        self._bump()
         n = 0
         for key in keys:
             n += self.db.execute("DELETE FROM item WHERE source = ? AND key = ?", (source, key)).rowcount
@@ -323,11 +407,19 @@ class Store:
             (source,)).fetchall()
         return self._stored(rows)
 
-    def pages(self) -> list[StoredItem]:
-        """Items that carry a local article page."""
+    def pages(self, sources: Sequence[str] | None = None) -> list[StoredItem]:
+        """Items that carry a local article page (only local sources have them: pass their names
+        to read those sources' rows instead of every item's JSON)."""
+        where = "json_extract(data, '$.page') IS NOT NULL"
+        args: list[Any] = []
+        if sources is not None:
+            if not sources:
+                return []
+            where = f"source IN ({','.join('?' * len(sources))}) AND " + where
+            args = list(sources)
         rows = self.db.execute(
             "SELECT pk, id, data, first_seen, date, updated, source FROM item "
-            "WHERE json_extract(data, '$.page') IS NOT NULL ORDER BY date DESC, id").fetchall()
+            f"WHERE {where} ORDER BY date DESC, id", args).fetchall()
         return self._stored(rows)
 
     def _stored(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredItem]:
@@ -355,9 +447,16 @@ class Store:
         ``per_source`` of their source."""
         cutoff = now.timestamp() - max_age
         n = self.db.execute("DELETE FROM item WHERE present = 0 AND date < ?", (cutoff,)).rowcount
-        n += self.db.execute(
-            "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM (SELECT pk, ROW_NUMBER() OVER "
-            "(PARTITION BY source ORDER BY date DESC, id) AS r FROM item) WHERE r > ?)", (per_source,)).rowcount
+        # only sources holding more than per_source items can have any beyond it (a count per
+        # source from the (source, key) index, instead of ranking every stored item)
+        over = [r[0] for r in self.db.execute(
+            "SELECT source FROM item GROUP BY source HAVING COUNT(*) > ?", (per_source,))]
+        for src in over:
+            n += self.db.execute(
+                "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
+                "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
+        if n:
+            self._bump()
         return n
 
     def forget_source(self, name: str) -> None:

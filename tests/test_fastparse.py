@@ -19,6 +19,7 @@ from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from feedsvc import fastparse, parse
@@ -403,12 +404,12 @@ def test_feedparser_uses_expat() -> None:
     import xml.sax
     import xml.sax.expatreader
 
-    saxparser = xml.sax.make_parser(parse.feedparser.api.PREFERRED_XML_PARSERS)
+    saxparser = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
     assert isinstance(saxparser, xml.sax.expatreader.ExpatParser)
 
 
 def test_tables_match_the_installed_feedparser() -> None:
-    fp = parse.feedparser
+    fp = feedparser
     mixin = fp.mixin._FeedParserMixin
     handlers = {n.split("_", 2)[2] for n in dir(mixin) if n.startswith(("_start_", "_end_"))}
     assert fastparse.FP_HANDLER_KEYS == handlers
@@ -418,3 +419,33 @@ def test_tables_match_the_installed_feedparser() -> None:
     assert fastparse._CP1252 == fp.html._cp1252
     assert fastparse._CAN_BE_RELATIVE_URI == mixin.can_be_relative_uri
     assert fastparse._HTML_TYPES == mixin.html_types
+
+
+# ---------------------------------------------------------------- bugs fixed in the shared conversion
+
+def test_compact_utc_offset_keeps_its_minutes() -> None:
+    """W3C-DTF with +0530 (no colon): feedparser keeps the hours and drops the minutes; the
+    shared conversion reads the date as written. Both paths agree on the right instant."""
+    doc = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+           b'<title>t</title><id>urn:x-t:f</id><updated>2024-01-01T00:00:00Z</updated>'
+           b'<entry><id>urn:x-t:1</id><title>one</title><updated>2024-01-01T10:00:00+0530</updated>'
+           b'<published>2024-01-01T09:00:00-0330</published></entry></feed>')
+    fast = assert_same(doc, must_be_fast=True)
+    assert fast is not None
+    e = fast.entries[0]
+    assert e.updated == datetime(2024, 1, 1, 4, 30, tzinfo=timezone.utc)
+    assert e.published == datetime(2024, 1, 1, 12, 30, tzinfo=timezone.utc)
+
+
+def test_is_permalink_is_judged_per_item() -> None:
+    """Two items with the same guid text, one marked isPermaLink="false": the other is still a
+    permalink (it was judged by the text, so both lost it)."""
+    doc = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x.example/</link>'
+           b'<description>d</description>'
+           b'<item><title>a</title><guid isPermaLink="false">http://x.example/1</guid></item>'
+           b'<item><title>b</title><guid>http://x.example/1</guid></item>'
+           b'<item><title>c</title><guid isPermaLink="true">http://x.example/2</guid></item>'
+           b'</channel></rss>')
+    fast = assert_same(doc, must_be_fast=True)
+    assert fast is not None
+    assert [e.guid_is_permalink for e in fast.entries] == [False, True, True]

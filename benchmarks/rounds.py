@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""feedsvc through the shared harness's rounds (cold / warm / mutated), beside the floors.
+
+    python3 benchmarks/rounds.py 200 50            # N feeds x ITEMS items (~2 min at 200)
+    python3 benchmarks/rounds.py 1000 50 --peers "floor-net naive-cond reader project"
+
+Drives ../shared/bench/run.sh (override with --harness or $FEEDSVC_BENCH) with this checkout's
+``feedsvc`` first on PATH (the one next to this Python), wrapped in benchmarks/peakmem.py so the
+memory of every feedsvc process is counted (the harness's own figure is the largest single
+process). Then prints the table: wall seconds per round, each as a ratio to the network floor
+of the same run, peak RSS of the largest process, and the summed RSS / PSS of the whole tree.
+Results stay in $BENCH_ROOT (default /tmp/feedsvc-bench). Not a test: nothing fails on a time.
+
+Targets (issue 5): cold <= 2x the floor, warm <= 1.2x, mutated <= 1.5x, memory <= 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROUNDS = ("cold", "warm", "mutated")
+TARGET = {"cold": 2.0, "warm": 1.2, "mutated": 1.5}
+
+
+def table(results: Path) -> str:
+    recs = [json.loads(ln) for ln in results.read_text().splitlines() if ln.strip()]
+    by: dict[str, dict[str, dict]] = {}
+    for r in recs:
+        by.setdefault(r["peer"], {})[r["round"]] = r
+    floor = by.get("floor-net", {})
+    size = recs[0]["size"] if recs else "?"
+    out = [f"### {size}", "",
+           "| peer | cold s (x floor) | warm s (x floor) | mutated s (x floor) | peak RSS MB largest (c/w/m) "
+           "| feedsvc RSS / PSS sum MB (c/w/m) |",
+           "|---|---:|---:|---:|---|---|"]
+    for peer, rounds in by.items():
+        if "once" in rounds:
+            r = rounds["once"]
+            pj = r.get("peer_json") or {}
+            out.append(f"| {peer} | {r.get('wall_s', '?')}"
+                       f"{' (' + str(pj['ms_per_feed']) + ' ms/feed)' if 'ms_per_feed' in pj else ''} | | | | |")
+            continue
+        cells, rss, sums = [], [], []
+        for rnd in ROUNDS:
+            r = rounds.get(rnd)
+            if r is None:
+                cells.append("–")
+                rss.append("–")
+                sums.append("–")
+                continue
+            wall = r.get("wall_s")
+            f = floor.get(rnd, {}).get("wall_s")
+            ratio = f" ({wall / f:.2f}x)" if wall and f and peer != "floor-net" else ""
+            mark = " ✗" if ratio and wall / f > TARGET[rnd] and peer == "project" else ""
+            cells.append(f"{wall}{ratio}{mark}" if r.get("rc") == 0 else f"{wall} (rc {r.get('rc')})")
+            rss.append(f"{r.get('maxrss_mb', 0):.0f}")
+            pj = r.get("peer_json") or {}
+            sums.append(f"{pj['peak_rss_sum_mb']:.0f}/{pj['peak_pss_sum_mb']:.0f}" if "peak_pss_sum_mb" in pj else "–")
+        out.append(f"| {peer} | {' | '.join(cells)} | {'/'.join(rss)} | {' · '.join(sums)} |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("n", type=int)
+    ap.add_argument("items", type=int)
+    ap.add_argument("--peers", default="floor-net project")
+    ap.add_argument("--floors", default="expat")
+    ap.add_argument("--harness", default=os.environ.get("FEEDSVC_BENCH", str(REPO.parent / "shared" / "bench")))
+    ap.add_argument("--table-only", action="store_true", help="print the table of the last run")
+    a = ap.parse_args()
+    root = Path(os.environ.get("BENCH_ROOT", "/tmp/feedsvc-bench"))
+    results = root / "results" / f"{a.n}x{a.items}.jsonl"
+    if not a.table_only:
+        bindir = Path(sys.executable).parent
+        if not (bindir / "feedsvc").exists():
+            print(f"no feedsvc next to {sys.executable}: install this checkout in that venv", file=sys.stderr)
+            return 2
+        env = {**os.environ, "BENCH_ROOT": str(root), "PEERS": a.peers, "FLOORS": a.floors,
+               "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+               "PROJECT_CMD": f"{sys.executable} {REPO / 'benchmarks' / 'peakmem.py'} -- "
+                              f"{bindir / 'feedsvc'} --config CONFIG refresh"}
+        rc = subprocess.run([str(Path(a.harness) / "run.sh"), str(a.n), str(a.items)], env=env).returncode
+        if rc != 0:
+            return rc
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""The speed levers of a round (issue 5), checked for what they must not change.
+
+A round skips work when nothing it depends on changed: bytes identical to the last fetch are
+not parsed, entries identical to the last parse are not normalised again, the outputs are not
+rendered when neither the store nor the config changed, and big rounds parse in worker
+processes. Each test shows the shortcut gives what the long way gives, and that the shortcut is
+taken (a test that passed because everything went the long way would prove nothing).
+No timings here: speed is measured in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from feedsvc.config import load_config
+from feedsvc.refresh import Runtime, refresh
+from feedsvc import fastparse, parse, pool
+from helpers_feedsvc import Clock, FakeFetcher, T0, published
+
+from conftest import rss, write_config
+
+URL = "https://perf.example/feed.xml"
+
+
+def _story(n: int, body: str = "") -> dict:
+    return {"title": f"Story {n}", "link": f"https://perf.example/{n}", "guid": f"https://perf.example/{n}",
+            "permalink": True, "date": f"Mon, {n % 27 + 1:02d} Apr 2024 10:00:00 GMT",
+            "content": f"<p>Body {n} {body}<a href='/rel/{n}'>link</a><script>x()</script></p>",
+            "author": f"Author {n}", "categories": ["a", f"c{n}"]}
+
+
+def _run(cfg, fetcher, clock, full=False, workers=0):
+    rt = Runtime(cfg, fetcher=fetcher, clock=clock, parse_workers=workers)
+    try:
+        return refresh(rt, cfg.sources, full=full), rt
+    finally:
+        rt.close()
+
+
+def _outputs(public: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(public.glob("*.xml"))}
+
+
+def test_unchanged_entries_are_not_normalised_again_and_give_the_same_feed(tmp_path, monkeypatch):
+    """A feed gains one entry and edits another: only those two are normalised, the others count
+    as unchanged and stay; the outputs equal those of a --full refresh (which re-normalises all)."""
+    fetcher = FakeFetcher({URL: rss([_story(n) for n in range(1, 21)]).encode()})
+    clock = Clock(T0)
+    cfg = load_config(write_config(tmp_path, [{"name": "p", "url": URL}]))
+    rep, _ = _run(cfg, fetcher, clock)
+    assert rep.outcomes[0].new == 20
+
+    normalised: list[str] = []
+    import feedsvc.normalise as nm
+    orig = nm.normalise_all
+
+    def counting(entries, ctx, now):
+        entries = list(entries)
+        normalised.extend(e.title or "" for e in entries)
+        return orig(entries, ctx, now)
+
+    monkeypatch.setattr(nm, "normalise_all", counting)   # our own function, to count its calls
+    stories = [_story(n) for n in range(1, 21)]
+    stories[4] = _story(5, "edited")
+    fetcher.bodies[URL] = rss([_story(21)] + stories).encode()
+    clock.advance(hours=1)
+    rep, _ = _run(cfg, fetcher, clock)
+    o = rep.outcomes[0]
+    assert (o.new, o.updated, o.unchanged) == (1, 1, 19)
+    assert sorted(normalised) == ["Story 21", "Story 5"]
+    shortcut = _outputs(tmp_path / "public")
+    assert published(tmp_path / "public").titles()[:1] == ["Story 21"]
+
+    normalised.clear()
+    rep, _ = _run(cfg, fetcher, clock, full=True)
+    assert len(normalised) == 21 and rep.outcomes[0].unchanged == 21
+    assert _outputs(tmp_path / "public") == shortcut
+
+
+def test_an_entry_whose_item_was_purged_comes_back(tmp_path):
+    """The shortcut trusts the store: when the item of an unchanged entry is gone (purged), the
+    entry is normalised again and stored as new, as without the shortcut."""
+    fetcher = FakeFetcher({URL: rss([_story(1), _story(2)]).encode()})
+    clock = Clock(T0)
+    cfg = load_config(write_config(tmp_path, [{"name": "p", "url": URL}]))
+    _run(cfg, fetcher, clock)
+    rt = Runtime(cfg, fetcher=fetcher, clock=clock)
+    try:
+        st = rt.store()
+        with st.transaction():
+            st.db.execute("DELETE FROM item WHERE key LIKE '%/1'")
+    finally:
+        rt.close()
+    fetcher.bodies[URL] = rss([_story(1), _story(2), _story(3)]).encode()
+    rep, _ = _run(cfg, fetcher, clock)
+    o = rep.outcomes[0]
+    assert (o.new, o.unchanged) == (2, 1)
+    assert sorted(published(tmp_path / "public").titles()) == ["Story 1", "Story 2", "Story 3"]
+
+
+def test_identical_bytes_are_not_parsed_and_nothing_is_rendered(tmp_path):
+    """--full refetches; identical bytes are not parsed and the outputs are not rewritten. A
+    deleted output, or a config change that alters the outputs, renders again."""
+    fetcher = FakeFetcher({URL: rss([_story(1)]).encode()})
+    clock = Clock(T0)
+    cfg_path = write_config(tmp_path, [{"name": "p", "url": URL}])
+    cfg = load_config(cfg_path)
+    _run(cfg, fetcher, clock)
+    atom = tmp_path / "public" / "atom.xml"
+    rep, _ = _run(cfg, fetcher, clock)                 # 304 from the fake
+    assert rep.outcomes[0].status == "not-modified" and rep.published.written == ()
+    atom.unlink()
+    rep, _ = _run(cfg, fetcher, clock)
+    assert rep.published.written == ("atom.xml",) and atom.exists()
+    cfg2 = load_config(write_config(tmp_path, [{"name": "p", "url": URL}],
+                                    site={"title": "Renamed Planet", "url": "http://127.0.0.1:8080/"}))
+    rep, _ = _run(cfg2, fetcher, clock)
+    assert set(rep.published.written) == {"atom.xml", "rss.xml"}
+    assert b"Renamed Planet" in atom.read_bytes()
+
+
+def test_body_hash_skips_a_200_with_the_same_bytes(tmp_path):
+    """A server without validators answers 200 every time: same bytes → not parsed."""
+
+    class NoValidators(FakeFetcher):
+        def fetch(self, source, url, etag=None, last_modified=None):
+            r = super().fetch(source, url, None, None)
+            from dataclasses import replace
+            return replace(r, etag=None)
+
+    fetcher = NoValidators({URL: rss([_story(1), _story(2)]).encode()})
+    cfg = load_config(write_config(tmp_path, [{"name": "p", "url": URL}]))
+    _run(cfg, fetcher, Clock(T0))
+    rep, _ = _run(cfg, fetcher, Clock(T0))
+    assert rep.outcomes[0].status == "not-modified" and rep.outcomes[0].unchanged == 2
+
+
+def test_worker_processes_give_the_same_outputs(tmp_path):
+    """A round big enough for the parse pool: the workers are used, and the published files are
+    byte for byte those of an in-process round on the same input."""
+    n_sources = 24
+    bodies = {f"https://perf{i}.example/feed.xml":
+              rss([_story(i * 100 + n) for n in range(1, 6)], title=f"Feed {i}",
+                  link=f"https://perf{i}.example/").encode()
+              for i in range(n_sources)}
+    sources = [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)]
+    outs = []
+    for workers in (0, 1):
+        d = tmp_path / f"w{workers}"
+        d.mkdir()
+        cfg = load_config(write_config(d, sources, output={"dir": "public", "max_items": 500}))
+        rt = Runtime(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=workers)
+        rt.pool.after_seconds = 0.0      # these small feeds would never keep the parse thread busy
+        try:
+            rep = refresh(rt, cfg.sources)
+        finally:
+            rt.close()
+        assert not rep.failed
+        assert (rt.pool.in_workers > 0) == (workers > 0)
+        outs.append(_outputs(d / "public"))
+    assert outs[0] == outs[1]
+    assert outs[0]["atom.xml"].count(b"<entry>") == 5 * n_sources
+
+
+def test_parse_document_falls_back_to_feedparser(tmp_path):
+    """What the fast path refuses (gzip without Content-Encoding, a DOCTYPE) goes to feedparser,
+    with the same result as calling it directly; a clean document takes the fast path."""
+    doc = rss([_story(1), _story(2)]).encode()
+    assert fastparse.parse_fast("s", doc, URL) is not None
+    assert parse.parse_document("s", doc, URL) == parse.parse_feed("s", doc, URL)
+    for data in (gzip.compress(doc),
+                 doc.replace(b"<rss", b"<!DOCTYPE rss>\n<rss", 1)):
+        assert fastparse.parse_fast("s", data, URL) is None
+        got = parse.parse_document("s", data, URL)
+        assert got == parse.parse_feed("s", data, URL)
+        assert [e.title for e in got.entries] == ["Story 1", "Story 2"]
+
+
+def test_scan_lists_what_the_walk_listed(tmp_path):
+    """The scandir scan: nested and symlinked (inside) directories, hidden ones and backups
+    skipped, a symlink leading out reported, relative paths through the link as written."""
+    import os
+    from feedsvc import articles
+
+    root = tmp_path / "arts"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "a" / "b" / "deep.md").write_text("# Deep\n")
+    (root / "a" / "one.txt").write_text("One\n")
+    (root / "a" / "one.txt~").write_text("backup\n")
+    (root / ".hidden" / "h.txt").write_text("hidden\n")
+    (root / "top.html").write_text("<h1>T</h1>")
+    (root / "notes.pdf").write_bytes(b"%PDF")
+    os.symlink(root / "a" / "b", root / "linked")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("x\n")
+    os.symlink(outside, root / "out")
+    res = articles.scan(root)
+    assert [f.relpath for f in res.files] == ["a/b/deep.md", "a/one.txt", "linked/deep.md", "top.html"]
+    assert res.problems == ("out: symlink leads outside the source directory, not followed",)
+    assert res.files[1].size == 4
