@@ -121,10 +121,17 @@ def fingerprint(title: str, body_html: str) -> str | None:
     return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode("utf-8")).hexdigest()[:32]
 
 
+DERIVED_KEYS = ("fp:", "lt:", "pf:")   # the match keys computed from the content, not given
+
+
 def match_keys(item: Item) -> tuple[str, ...]:
     """Every key under which ``item`` can match a stored item: its dedup keys, its content
     fingerprint (``fp:``), and its link + title and fingerprint + day (``lt:``, ``pf:``, same
-    source only)."""
+    source only). Idempotent and cheap on an item normalise already gave its match keys (the
+    fingerprint costs an HTML-to-text pass: it is computed once, in normalise, on the parse
+    workers)."""
+    if any(k.startswith(DERIVED_KEYS) for k in item.dedup_keys):
+        return item.dedup_keys
     keys = list(item.dedup_keys)
     fp = fingerprint(item.title, item.content or item.summary)
     if fp:

@@ -19,13 +19,13 @@ import json
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from feedsvc.dedup import canonical_link, dedup_keys
+from feedsvc.dedup import canonical_link, dedup_keys, match_keys
 from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
 
 ID_NAMESPACE = uuid.UUID("6f0c7b55-1d0a-4c53-9a8e-5b8f2f6c9e11")  # never change: ids derive from it
@@ -254,10 +254,13 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
         "enclosures": [[e.url, e.type, e.length] for e in enclosures],
         "published": published.isoformat() if published else None,
     }
-    return Item(
+    item = Item(
         source=ctx.name, key=key, id=published_id(ctx.name, key, guid), title=title, link=link,
         canonical_link=canonical, dedup_keys=keys, authors=authors, published=published,
         updated=updated, summary=summary, content=content, categories=tuple(categories),
         enclosures=tuple(enclosures), origin=origin, page=raw.page,
         content_hash=content_hash(fields),
     )
+    # with the content fingerprint and the other derived match keys, computed here once (on the
+    # parse workers) rather than again by the store and by decide
+    return replace(item, dedup_keys=match_keys(item))
