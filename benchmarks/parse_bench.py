@@ -22,6 +22,9 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import shared_dir  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -46,7 +49,7 @@ def _expat_floor(bodies: list[bytes]):
     return run
 
 
-MAKE_CORPUS = REPO.parent / "shared" / "bench" / "make_corpus.py"
+MAKE_CORPUS = shared_dir() / "bench" / "make_corpus.py"
 URL = "https://bench.example.org/feed.xml"
 
 

@@ -23,6 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import shared_dir  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = ("cold", "warm", "mutated")
 TARGET = {"cold": 2.0, "warm": 1.2, "mutated": 1.5}
@@ -72,7 +75,7 @@ def main() -> int:
     ap.add_argument("items", type=int)
     ap.add_argument("--peers", default="floor-net project")
     ap.add_argument("--floors", default="expat")
-    ap.add_argument("--harness", default=os.environ.get("FEEDSVC_BENCH", str(REPO.parent / "shared" / "bench")))
+    ap.add_argument("--harness", default=os.environ.get("FEEDSVC_BENCH", str(shared_dir() / "bench")))
     ap.add_argument("--table-only", action="store_true", help="print the table of the last run")
     a = ap.parse_args()
     root = Path(os.environ.get("BENCH_ROOT", "/tmp/feedsvc-bench"))
@@ -86,6 +89,8 @@ def main() -> int:
                "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
                "PROJECT_CMD": f"{sys.executable} {REPO / 'benchmarks' / 'peakmem.py'} -- "
                               f"{bindir / 'feedsvc'} --config CONFIG refresh"}
+        if not (Path(a.harness) / "run.sh").is_file():
+            sys.exit(f"no benchmark harness at {a.harness} (give --harness DIR or set FEEDSVC_BENCH)")
         rc = subprocess.run([str(Path(a.harness) / "run.sh"), str(a.n), str(a.items)], env=env).returncode
         if rc != 0:
             return rc

@@ -28,10 +28,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import shared_dir  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-MAKE_CORPUS = REPO.parent / "shared" / "bench" / "make_corpus.py"
+MAKE_CORPUS = shared_dir() / "bench" / "make_corpus.py"
 URL = "https://bench.example.org/feed.xml"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
