@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
@@ -368,14 +369,16 @@ def _write_order(rel: str) -> tuple[int, str]:
     return (1 if rel in OWN_FILES else 0, rel)
 
 
-def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
-    """Write what changed; remove article pages and own files no longer produced.
-    Returns the written (or removed) paths."""
+def write_all(out_dir: Path, files: dict[str, bytes], previous: Iterable[str] = ()) -> list[str]:
+    """Write what changed; remove article pages and own files no longer produced, and the feeds
+    of ``previous`` (the files the last publish wrote) that are gone from the config (a topic
+    feed removed from ``outputs:``, a format switched off). Returns the written (or removed) paths."""
     written = []
     for rel in sorted(files, key=_write_order):
         if write_if_changed(out_dir / rel, files[rel]):
             written.append(rel)
     stale = [out_dir / name for name in OWN_FILES if name not in files]
+    stale.extend(out_dir / rel for rel in previous if is_feed_file(rel) and "/" in rel)
     pages_dir = out_dir / "articles"
     if pages_dir.is_dir():
         for dirpath, _dirs, names in os.walk(pages_dir):
@@ -387,6 +390,8 @@ def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
         try:
             full.unlink()
             written.append(rel)
+            if full.parent != out_dir and rel.count("/") == 1 and not any(full.parent.iterdir()):
+                full.parent.rmdir()          # the emptied directory of a removed topic feed
         except OSError as exc:
             log.warning("cannot remove stale file %s: %s", full, exc)
     return written

@@ -385,7 +385,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
         local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
         pages = store.pages(sorted(local))
         files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
-        written = write_all(cfg.output.dir, files)
+        previous = last.partition("\n")[2].split("\n") if last else ()
+        written = write_all(cfg.output.dir, files, previous)
         with store.transaction():
             store.set_meta("published", fingerprint + "\n" + "\n".join(sorted(files)))
             store.set_meta("published_items", str(len(items)))

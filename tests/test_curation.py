@@ -258,6 +258,13 @@ def test_changing_rules_and_republishing_applies_them_to_stored_items(tmp_path, 
     # and republishing with nothing changed writes nothing
     r = cli("publish", cwd=tmp_path)
     assert r.returncode == 0 and "nothing changed" in r.stdout
+    # a topic feed removed from the config is removed from the output (not left to go stale)
+    _rewrite(cfg_path, lambda d: d["outputs"].pop())
+    r = cli("publish", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (public / "loud").exists() and "loud/atom.xml" in r.stdout
+    assert published(public / "python").titles() == ["A real post"]
+    assert "Loud only" not in (public / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_source_removed_from_the_config_is_hidden_and_comes_back_when_re_added(tmp_path, feed_server):
