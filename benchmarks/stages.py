@@ -124,7 +124,7 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
         print(f"(store of {st.count_items()} items built in {time.perf_counter() - t0:.1f} s)", flush=True)
         line(f"publish: render newest 500 of {st.count_items()} (forced)",
              best(lambda: publish(rt, force=True), repeat))
-        line(f"publish: nothing changed (skipped)", best(lambda: publish(rt), repeat))
+        line("publish: nothing changed (skipped)", best(lambda: publish(rt), repeat))
     finally:
         rt.close()
 

@@ -30,7 +30,6 @@ from datetime import date, datetime, time, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote
 
 import yaml
 
@@ -355,6 +354,3 @@ def _html(text: str) -> tuple[dict[str, Any], str, str]:
     inner = (body.text or "") + "".join(lhtml.tostring(c, encoding="unicode") for c in body)
     return meta, inner.strip(), " ".join(title.split())
 
-
-def article_url(site_url: str, page: str) -> str:
-    return site_url + quote(page)

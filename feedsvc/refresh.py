@@ -24,7 +24,7 @@ from feedsvc import __version__, articles
 from feedsvc.config import Config, Source
 from feedsvc.curate import gather
 from feedsvc.dedup import decide
-from feedsvc.errors import FeedsvcError, FetchError, ParseError, SourceError, StoreError
+from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, publish_lock, source_lock
 from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
@@ -86,10 +86,6 @@ class Runtime:
                 self._stores.append(st)
         return st
 
-    def new_run(self) -> int:
-        self.run = self.store().next_run()
-        return self.run
-
     def close(self) -> None:
         self.pool.close()
         with self._lock:
@@ -124,15 +120,6 @@ def is_due(source: Source, state: SourceState, now: datetime) -> bool:
 
 
 # ---- one source ----------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Gathered:
-    """A source's items, ready to store."""
-    items: list[Item]
-    state: SourceState
-    not_modified: bool
-    warning: str | None = None
-
 
 def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool = True,
                    run: int | None = None) -> SourceOutcome:

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -221,10 +221,6 @@ class Store:
         d["gone"] = bool(d["gone"])
         d["item_count"] = self.count_items(name)
         return SourceState(**d)
-
-    def states(self) -> list[SourceState]:
-        names = [r[0] for r in self.db.execute("SELECT name FROM source ORDER BY name")]
-        return [self.state(n) for n in names]
 
     def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
         """Every source's feed title and home link (what publishing shows of it), in one query."""
@@ -458,10 +454,6 @@ class Store:
         if n:
             self._bump()
         return n
-
-    def forget_source(self, name: str) -> None:
-        """Drop the fetch state of a source removed from the config (its items stay until retention)."""
-        self.db.execute("DELETE FROM source WHERE name = ?", (name,))
 
     # ---- local article files -------------------------------------------------------------------
 
