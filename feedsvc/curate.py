@@ -77,9 +77,9 @@ def curate(items: Iterable[StoredItem], config: Config, now: datetime) -> list[S
     out: list[StoredItem] = []
     for stored in items:
         if stored.item.id in ids:
-            # two stored items under one published id (a guid two sources both use, claimed
-            # while a takeover moved a story between them) are one story: the newest is shown,
-            # so no feed ever repeats an id
+            # two stored items under one published id are one story: the newest is shown, so no
+            # feed repeats an id (store.apply no longer creates such pairs; a store written by
+            # an earlier feedsvc may hold them)
             continue
         src = sources.get(stored.item.source)     # None: a source since removed from the config
         if src is None and not any(name in sources for name in stored.also_in):

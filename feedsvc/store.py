@@ -337,8 +337,12 @@ class Store:
                     "SELECT source, key, id, data FROM item WHERE pk = ?", (pk,)).fetchone()
                 date = (item.published or item.updated or now).timestamp()
                 upd = (item.updated or item.published or now).timestamp()
-                # a story published in an earlier run keeps its id: readers must not see a re-post
-                new_id = item.id if d.target.run == run else old_id
+                # a story published in an earlier run keeps its id: readers must not see a re-post;
+                # so does one whose new id another stored story already holds (a guid the taking
+                # source shares with a third source's item, matched here by link): ids stay unique
+                holder = self.db.execute("SELECT item_pk FROM dkey WHERE dkey = ?", ("id:" + item.id,)).fetchone()
+                taken = holder is not None and holder[0] != pk
+                new_id = item.id if d.target.run == run and not taken else old_id
                 self.db.execute("DELETE FROM alias WHERE source = ? AND key = ?", (source, item.key))
                 self.db.execute("UPDATE item SET source = ?, key = ?, id = ?, data = ?, content_hash = ?, "
                                 "date = ?, updated = ?, present = 1 WHERE pk = ?",

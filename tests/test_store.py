@@ -126,6 +126,22 @@ def test_takeover_within_one_run_gives_the_item_to_the_first_listed_source(store
     assert store.count_items() == 1
 
 
+def test_a_takeover_never_gives_an_item_an_id_another_item_holds(store):
+    """A source takes over a story by its link while its guid is already the id of a third
+    source's stored story (seen in the corpus with concurrent fetches): ids stay unique."""
+    rank = {**RANK, "third": 2}
+    guid = "tag:x.org,2024:s"
+    stories = {"third": item(source="third", guid=guid, link="https://other.example/a", title="t"),
+               "second": item(source="second", guid="second-1", link="https://e.org/story", title="s"),
+               "first": item(source="first", guid=guid, link="https://e.org/story", title="f")}
+    for name in ("third", "second", "first"):
+        with store.transaction():
+            batch = [stories[name]]
+            store.apply(name, decide(batch, store.snapshot(name, batch), rank, 7), T0, 7)
+    ids = sorted(x.item.id for x in store.newest(10))
+    assert len(ids) == len(set(ids)) == 2 and guid in ids
+
+
 def test_items_stay_after_dropping_out_of_the_feed_until_retention(store):
     old = item(source="first", guid="old", published=T0 - timedelta(days=400))
     recent = item(source="first", guid="recent", published=T0 - timedelta(days=10))
