@@ -8,10 +8,19 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+src"
 
-from feedsvc.config import Config, load_config
 from feedsvc.errors import (ConfigError, FeedsvcError, FetchError, ParseError, PublishError,
                             SourceError, StoreError)
 from feedsvc.model import Item
+
+
+
+def __getattr__(name: str) -> object:
+    # the config reader (and YAML) only when asked for: a parse worker process never needs it
+    if name in ("Config", "load_config"):
+        from feedsvc import config
+        return getattr(config, name)
+    raise AttributeError(f"module 'feedsvc' has no attribute {name!r}")
+
 
 __all__ = ["__version__", "Config", "load_config", "Item", "FeedsvcError", "ConfigError",
            "SourceError", "FetchError", "ParseError", "StoreError", "PublishError"]

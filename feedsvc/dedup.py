@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -99,12 +100,29 @@ def _norm(text: str) -> str:
     return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
+_TEXT = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})   # immutable: a constant
+
+
 def text_of(html_text: str) -> str:
     """Sanitised HTML → plain text with URLs removed (tracking parameters are noise too)."""
     if not html_text:
         return ""
-    plain = html.unescape(nh3.clean(html_text, tags=set(), clean_content_tags={"script", "style"}))
+    plain = html.unescape(_TEXT.clean(html_text))
     return _URL_IN_TEXT.sub(" ", plain)
+
+
+def _norm_head(text: str, n: int) -> tuple[str, bool]:
+    """``_norm(text)[:n]`` and whether ``_norm(text)`` has at least ``n`` characters, normalising
+    only as much of ``text`` as that needs (a cut can change the last character or two: NFKC
+    composes across it, so a prefix must give a margin beyond ``n``)."""
+    k = 2 * n
+    while k < len(text):
+        head = _norm(text[:k])
+        if len(head) >= n + 8:
+            return head[:n], True
+        k *= 4
+    full = _norm(text)
+    return full[:n], len(full) >= n
 
 
 def fingerprint(title: str, body_html: str) -> str | None:
@@ -113,9 +131,14 @@ def fingerprint(title: str, body_html: str) -> str | None:
     t = _norm(title)
     if not t:
         return None
-    text = _norm(text_of(body_html[:FP_SCAN]))   # a long post: its beginning is enough
-    if len(text) < 2 * FP_CHARS and len(body_html) > FP_SCAN:
-        text = _norm(text_of(body_html))
+    return _fingerprint(t, body_html)
+
+
+def _fingerprint(t: str, body_html: str) -> str | None:
+    """``fingerprint`` of a title already normalised."""
+    text, long_enough = _norm_head(text_of(body_html[:FP_SCAN]), 2 * FP_CHARS)   # a long post:
+    if not long_enough and len(body_html) > FP_SCAN:                            # its beginning is enough
+        text, _ = _norm_head(text_of(body_html), FP_CHARS)
     if len(text) < FP_CHARS:
         return None
     return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode("utf-8")).hexdigest()[:32]
@@ -132,18 +155,24 @@ def match_keys(item: Item) -> tuple[str, ...]:
     workers)."""
     if any(k.startswith(DERIVED_KEYS) for k in item.dedup_keys):
         return item.dedup_keys
-    keys = list(item.dedup_keys)
-    fp = fingerprint(item.title, item.content or item.summary)
+    return with_derived_keys(item.dedup_keys, item.title, item.content or item.summary,
+                             item.published, item.canonical_link)
+
+
+def with_derived_keys(dedup_keys: tuple[str, ...], title: str, body_html: str,
+                      published: datetime | None, canonical: str | None) -> tuple[str, ...]:
+    """``match_keys`` of an item with these fields (normalise calls it before the Item exists)."""
+    keys = list(dedup_keys)
+    t = _norm(title)
+    fp = _fingerprint(t, body_html) if t else None
     if fp:
         keys.append("fp:" + fp)
-        if item.published is not None:
-            day = item.published.date().isoformat()
+        if published is not None:
+            day = published.date().isoformat()
             keys.append("pf:" + hashlib.sha256(f"{fp}\n{day}".encode("utf-8")).hexdigest()[:32])
-    if item.canonical_link:
-        t = _norm(item.title)
-        if t:
-            h = hashlib.sha256(f"{item.canonical_link}\n{t}".encode("utf-8")).hexdigest()[:32]
-            keys.append("lt:" + h)
+    if canonical and t:
+        h = hashlib.sha256(f"{canonical}\n{t}".encode("utf-8")).hexdigest()[:32]
+        keys.append("lt:" + h)
     return tuple(dict.fromkeys(keys))
 
 

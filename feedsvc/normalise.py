@@ -19,13 +19,13 @@ import json
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from feedsvc.dedup import canonical_link, dedup_keys, match_keys
+from feedsvc.dedup import canonical_link, dedup_keys, with_derived_keys
 from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
 
 ID_NAMESPACE = uuid.UUID("6f0c7b55-1d0a-4c53-9a8e-5b8f2f6c9e11")  # never change: ids derive from it
@@ -69,8 +69,9 @@ def clean_text(value: str | None) -> str:
     """Make a string XML-safe: drop control characters, replace lone surrogates."""
     if not value:
         return ""
-    value = _XML_BAD.sub("", value)
-    if _SURROGATE.search(value):
+    if _XML_BAD.search(value):
+        value = _XML_BAD.sub("", value)
+    if not value.isascii() and _SURROGATE.search(value):
         value = _SURROGATE.sub("\ufffd", value)
     return value
 
@@ -254,13 +255,13 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
         "enclosures": [[e.url, e.type, e.length] for e in enclosures],
         "published": published.isoformat() if published else None,
     }
-    item = Item(
+    # with the content fingerprint and the other derived match keys (``dedup.match_keys``),
+    # computed here once (on the parse workers) rather than again by the store and by decide
+    keys = with_derived_keys(keys, title, content or summary, published, canonical)
+    return Item(
         source=ctx.name, key=key, id=published_id(ctx.name, key, guid), title=title, link=link,
         canonical_link=canonical, dedup_keys=keys, authors=authors, published=published,
         updated=updated, summary=summary, content=content, categories=tuple(categories),
         enclosures=tuple(enclosures), origin=origin, page=raw.page,
         content_hash=content_hash(fields),
     )
-    # with the content fingerprint and the other derived match keys, computed here once (on the
-    # parse workers) rather than again by the store and by decide
-    return replace(item, dedup_keys=match_keys(item))

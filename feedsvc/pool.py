@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 import logging
-from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -138,18 +138,124 @@ def entry_fingerprints(entries: Sequence[RawEntry], ctx: SourceContext, now: dat
     return out
 
 
-def _worker_init(parent: int) -> None:
-    """In a new worker: leave with the parent (a parent killed with SIGKILL cannot stop its
-    workers, and an orphan would wait for jobs forever), and import the parse path while the
-    first fetches are still in flight."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
+def worker_main() -> None:
+    """A parse worker process: reads jobs from stdin and writes results to stdout, each a
+    length-prefixed pickle, in order, until stdin ends (the parent closed it, or died: either
+    way there is no one left to parse for)."""
+    import pickle
+    import signal
+    import sys
+
+    import feedsvc.fastparse  # noqa: F401  (the parse path, before the first job arrives)
+    import feedsvc.normalise  # noqa: F401
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    rd, wr = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        while True:
+            head = rd.read(8)
+            if len(head) < 8:
+                return
+            job = pickle.loads(rd.read(int.from_bytes(head, "big")))
+            out = pickle.dumps(parse_and_normalise(job), protocol=pickle.HIGHEST_PROTOCOL)
+            wr.write(len(out).to_bytes(8, "big") + out)
+            wr.flush()
+    except BrokenPipeError:   # the parent is gone
         os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    import feedsvc.fastparse  # noqa: F401
-    import feedsvc.normalise  # noqa: F401
+
+class WorkerGone(Exception):
+    """The worker process ended before answering (killed, out of memory)."""
+
+
+class _Worker:
+    """One parse worker process: a plain subprocess fed through its stdin and read through its
+    stdout. (Not ``ProcessPoolExecutor``: besides the worker it starts multiprocessing's resource
+    tracker, a third process holding ~9 MB for the rest of this process's life, for semaphores a
+    single worker fed through one pipe does not need.) Jobs are answered in the order sent."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        import feedsvc
+
+        env = dict(os.environ)
+        src = os.path.dirname(os.path.dirname(os.path.abspath(feedsvc.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import worker_main; worker_main()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._pending: list[Future[ParseOutput]] = []
+        self._lock = threading.Lock()        # guards _pending (held briefly, never while blocked)
+        self._send = threading.Lock()        # one job written at a time, in the order queued
+        self._reader = threading.Thread(target=self._read, name="parse-worker-reader", daemon=True)
+        self._reader.start()
+
+    def submit(self, job: ParseJob) -> Future[ParseOutput]:
+        import pickle
+
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        fut: Future[ParseOutput] = Future()
+        # writing blocks while the worker is busy, so only the send lock is held meanwhile: the
+        # reader must stay free to take results (else the worker blocks on a full stdout pipe)
+        with self._send:
+            stdin = self.proc.stdin
+            if stdin is None or stdin.closed or self.proc.poll() is not None:
+                raise WorkerGone("the parse worker has stopped")
+            with self._lock:
+                self._pending.append(fut)
+            try:
+                stdin.write(len(data).to_bytes(8, "big") + data)
+                stdin.flush()
+            except (OSError, ValueError):
+                pass                        # the worker is gone: the reader fails every pending job
+        return fut
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _read(self) -> None:
+        import pickle
+
+        out = self.proc.stdout
+        assert out is not None
+        while True:
+            head = out.read(8)
+            body = out.read(int.from_bytes(head, "big")) if len(head) == 8 else b""
+            try:
+                result = pickle.loads(body) if body else None
+            except Exception:  # a torn message: the worker died mid-write
+                result = None
+            with self._lock:
+                fut = self._pending.pop(0) if self._pending and result is not None else None
+                if result is None:
+                    failed, self._pending = self._pending, []
+            if result is None:
+                for f in failed:
+                    f.set_exception(WorkerGone("the parse worker process ended"))
+                return
+            assert fut is not None
+            fut.set_result(result)
+
+    def close(self) -> None:
+        """Ask the worker to stop (end of its input) and wait for it; kill it if it hangs."""
+        import subprocess
+
+        with self._send:
+            try:
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def default_workers() -> int:
@@ -179,7 +285,7 @@ class ParsePool:
         self._queued = 0             # jobs queued or running in the worker processes
         self._lock = threading.Lock()
         self._thread: ThreadPoolExecutor | None = None
-        self._pool: Executor | None = None
+        self._procs: list[_Worker] = []
         self._closed = False
         self._broken = False
         self.in_workers = 0          # jobs sent to the worker processes (for benchmarks)
@@ -192,7 +298,7 @@ class ParsePool:
             return parse_and_normalise(job)
         try:
             return fut.result()
-        except BrokenExecutor:
+        except WorkerGone:
             # a worker died (killed, out of memory): parse here, and from now on only here
             log.warning("parse worker process died; parsing in-process from now on")
             with self._lock:
@@ -212,17 +318,18 @@ class ParsePool:
             self._busy -= 1
             self._done_inline += 1
 
-    def _worker_done(self, _fut: Future[ParseOutput]) -> None:
+    def _worker_done(self, _fut: Future[ParseOutput] | None) -> None:
         with self._lock:
             self._queued -= 1
 
     def _submit(self, job: ParseJob) -> Future[ParseOutput] | None:
+        worker: _Worker | None = None
         with self._lock:
             if self._closed or self._broken:
                 return None
             # until the round proves big, parse here; then mostly in the workers, since this
             # process also fetches, hashes and stores every feed
-            use_thread = (self._pool is None and self._inline_seconds < self.after_seconds) or (
+            use_thread = (not self._procs and self._inline_seconds < self.after_seconds) or (
                 self._busy == 0 and self._queued >= self.workers
                 and self._done_inline - self._inline_at_start < INLINE_SHARE * self.in_workers)
             if use_thread:
@@ -230,36 +337,49 @@ class ParsePool:
                     self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
                 self._busy += 1
                 fut = self._thread.submit(self._parse_timed, job)
-                done = self._inline_done
-            else:
-                if self._pool is None:
-                    import multiprocessing
-                    from concurrent.futures import ProcessPoolExecutor
-
-                    # spawn, not fork: the fetch threads hold locks a forked child would inherit
-                    self._pool = ProcessPoolExecutor(max_workers=self.workers,
-                                                     mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_worker_init,
-                                                     initargs=(os.getpid(),))
-                    self._inline_at_start = self._done_inline
-                self.in_workers += 1
-                self._queued += 1
-                fut = self._pool.submit(parse_and_normalise, job)
-                done = self._worker_done
-        # outside the lock: a future already done runs the callback at once, and it takes the lock
-        fut.add_done_callback(done)
+                fut.add_done_callback(self._inline_done)
+                return fut
+            if not self._procs:
+                try:
+                    self._procs = [_Worker() for _ in range(self.workers)]
+                except OSError as exc:
+                    log.warning("cannot start a parse worker (%s); parsing in-process", exc)
+                    self._broken = True
+                    return None
+                self._inline_at_start = self._done_inline
+            self.in_workers += 1
+            self._queued += 1
+            worker = min(self._procs, key=lambda w: w.pending)
+        # outside the lock: the send blocks while the worker is busy, and the worker's answers
+        # run _worker_done, which takes the lock
+        try:
+            fut = worker.submit(job)
+        except WorkerGone:
+            self._worker_done(None)
+            raise_gone: Future[ParseOutput] = Future()
+            raise_gone.set_exception(WorkerGone("the parse worker has stopped"))
+            return raise_gone
+        fut.add_done_callback(self._worker_done)
         return fut
+
+    def end_round(self) -> None:
+        """Stop the worker processes and the parse thread between rounds (they hold ~30 MB, and
+        the publish that follows a round needs that memory more); the next round starts afresh."""
+        with self._lock:
+            procs, self._procs = self._procs, []
+            thread, self._thread = self._thread, None
+            self._busy = self._queued = self._done_inline = self._inline_at_start = 0
+            self._inline_seconds = 0.0
+        for w in procs:
+            w.close()
+        if thread is not None:
+            thread.shutdown(wait=True, cancel_futures=True)
 
     @property
     def started(self) -> bool:
-        return self._pool is not None
+        return bool(self._procs)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-            thread, self._thread = self._thread, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        if thread is not None:
-            thread.shutdown(wait=True, cancel_futures=True)
+        self.end_round()

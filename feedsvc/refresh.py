@@ -451,6 +451,7 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
             outcomes[src.name] = outcome
             if on_done:
                 on_done(outcome)
+    rt.pool.end_round()
     ordered = tuple(outcomes[s.name] for s in chosen)
     try:
         published = publish(rt)
