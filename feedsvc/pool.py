@@ -16,7 +16,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,10 +24,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedsvc.errors import ParseError
-from feedsvc.model import Item, Origin, RawEntry
+from feedsvc.model import Item, Origin, ParsedFeed, RawEntry
 
 if TYPE_CHECKING:
     from feedsvc.normalise import SourceContext
+    from feedsvc.outline import Outline
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +82,96 @@ class ParseOutput:
 
 def parse_and_normalise(job: ParseJob) -> ParseOutput:
     """Parse (fast path, else feedparser) and normalise one feed. Pure; raises nothing for bad
-    bytes (``error`` says why)."""
-    from feedsvc.normalise import SourceContext, normalise_all
+    bytes (``error`` says why).
+
+    Entries seen before (``job.known``) are not normalised again, and where the document can be
+    outlined (``outline.py``) not even parsed again: a changed feed costs its new entries."""
     from feedsvc.parse import parse_document
 
+    shape = _outline(job)
     try:
+        if shape is not None and job.known:
+            out = _parse_new_entries(job, shape)
+            if out is not None:
+                return out
         parsed = parse_document(job.source, job.content, job.url, job.headers,
                                 max_entries=job.max_entries, max_bytes=job.max_bytes)
     except ParseError as exc:
         return ParseOutput(error=exc.message)
+    ctx = _context(job, parsed)
+    if shape is not None and len(shape.spans) == len(parsed.entries):
+        fps = span_fingerprints(shape, ctx, parsed.entries, range(len(parsed.entries)), job.now)
+    else:
+        fps = entry_fingerprints(parsed.entries, ctx, job.now)
+    return _normalise_fresh(job, ctx, parsed, list(zip(fps, parsed.entries)),
+                            tuple((fp, job.known[fp]) for fp in fps if fp is not None and fp in job.known),
+                            full=parsed.entries)
+
+
+def _outline(job: ParseJob) -> Outline | None:
+    from feedsvc.outline import outline
+    from feedsvc.parse import unwrap
+
+    try:
+        shape = outline(unwrap(job.source, job.content, job.url, job.max_bytes))
+    except ParseError:
+        return None
+    return shape if shape is not None and 0 < len(shape.spans) <= job.max_entries else None
+
+
+def _context(job: ParseJob, parsed: ParsedFeed) -> SourceContext:
+    from feedsvc.normalise import SourceContext
+
     origin = Origin(title=parsed.title, link=job.feed_url, id=parsed.id or parsed.link or job.feed_url,
                     home=parsed.link)
     base = job.url
     if not job.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
         base = parsed.link or job.site_url
-    ctx = SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url)
-    fps = entry_fingerprints(parsed.entries, ctx, job.now)
-    fresh = [(fp, e) for fp, e in zip(fps, parsed.entries) if fp is None or fp not in job.known]
-    skipped = tuple((fp, job.known[fp]) for fp in fps if fp is not None and fp in job.known)
+    return SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url)
+
+
+def _parse_new_entries(job: ParseJob, shape: Outline) -> ParseOutput | None:
+    """Parse only the entries not seen before: the feed-level elements alone first (they make the
+    context every fingerprint depends on), then the document without the known entries. None
+    when that cannot stand in for parsing the whole document."""
+    from feedsvc.parse import parse_document
+
+    def parse(content: bytes) -> ParsedFeed:
+        return parse_document(job.source, content, job.url, job.headers,
+                              max_entries=job.max_entries, max_bytes=job.max_bytes)
+
+    n = len(shape.spans)
+    try:
+        feed = parse(shape.without(set(range(n))))
+    except ParseError:   # e.g. a feed with no entries left is an error for a bozo document
+        return None
+    ctx = _context(job, feed)
+    fps = span_fingerprints(shape, ctx, None, range(n), job.now)
+    known = {i for i, fp in enumerate(fps) if fp is not None and fp in job.known}
+    if not known:
+        return None
+    new = [i for i in range(n) if i not in known]
+    try:
+        parsed = parse(shape.without(known))
+    except ParseError:
+        return None
+    if len(parsed.entries) != len(new) or (parsed.title, parsed.link, parsed.id) != (feed.title, feed.link, feed.id):
+        return None
+    new_fps = span_fingerprints(shape, ctx, parsed.entries, new, job.now)
+    return _normalise_fresh(job, ctx, parsed, list(zip(new_fps, parsed.entries)),
+                            tuple((fps[i], job.known[fps[i]]) for i in sorted(known)),  # type: ignore[index]
+                            full=None)
+
+
+def _normalise_fresh(job: ParseJob, ctx: SourceContext, parsed: ParsedFeed,
+                     entries: list[tuple[str | None, RawEntry]], skipped: tuple[tuple[str, Seen], ...],
+                     full: Sequence[RawEntry] | None) -> ParseOutput | None:
+    """Normalise the entries not known (fingerprint None or not in ``job.known``); the known ones
+    are reported as ``skipped``. ``full``: every entry of the document, normalised instead when a
+    new entry touches a skipped one's keys (None: the caller parses the whole document then)."""
+    from feedsvc.normalise import normalise_all
+
+    fresh = [(fp, e) for fp, e in entries if fp is None or fp not in job.known]
     items = normalise_all([e for _, e in fresh], ctx, job.now)
     if skipped:
         # decide looks at the whole batch (a repeated entry key, a dedup key shared by two
@@ -107,8 +180,10 @@ def parse_and_normalise(job: ParseJob) -> ParseOutput:
         old_dkeys = {k for _, seen in skipped for k in seen.dedup_keys}
         if any(i.key in old_keys or not old_dkeys.isdisjoint(i.dedup_keys) for i in items) \
                 or len(old_keys) < len(skipped):
-            fresh = list(zip(fps, parsed.entries))
-            items = normalise_all(parsed.entries, ctx, job.now)
+            if full is None:
+                return None
+            fresh = entries
+            items = normalise_all(full, ctx, job.now)
             skipped = ()
     return ParseOutput(items=tuple(items), title=parsed.title, link=parsed.link,
                        warning=parsed.warning, ttl_seconds=parsed.ttl_seconds,
@@ -134,6 +209,30 @@ def entry_fingerprints(entries: Sequence[RawEntry], ctx: SourceContext, now: dat
             continue
         h = base.copy()
         h.update(repr(e).encode("utf-8", "surrogatepass"))
+        out.append(h.hexdigest()[:32])
+    return out
+
+
+def span_fingerprints(shape: Outline, ctx: SourceContext, entries: Sequence[RawEntry] | None,
+                      which: Iterable[int], now: datetime) -> list[str | None]:
+    """Fingerprints of the outlined entries ``which`` from their bytes (and the source context,
+    the document's feed-level context and the feedsvc version): the same bytes in the same
+    context parse and normalise to the same Item. ``entries``: their parsed records, one per
+    index, to give None for one dated in the future (normalised again until it is not)."""
+    from feedsvc import __version__
+    from feedsvc.normalise import FUTURE_SLACK
+
+    base = hashlib.sha256(repr(("span", FINGERPRINT_VERSION, __version__, ctx)).encode("utf-8", "surrogatepass"))
+    base.update(shape.context)
+    limit = now + FUTURE_SLACK
+    out: list[str | None] = []
+    for n, i in enumerate(which):
+        e = entries[n] if entries is not None else None
+        if e is not None and any(d is not None and (d.tzinfo is None or d > limit) for d in (e.published, e.updated)):
+            out.append(None)
+            continue
+        h = base.copy()
+        h.update(shape.entry(i))
         out.append(h.hexdigest()[:32])
     return out
 
@@ -378,6 +477,11 @@ class ParsePool:
     @property
     def started(self) -> bool:
         return bool(self._procs)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes now running (for tests and benchmarks)."""
+        return [w.proc.pid for w in self._procs if w.proc.poll() is None]
 
     def close(self) -> None:
         with self._lock:

@@ -73,6 +73,7 @@ class Runtime:
         self._stores: list[Store] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._deferred: list[SourceState] | None = None   # see ``save_unchanged``
         self.rank = {s.name: i for i, s in enumerate(config.sources)}
         self.priority = {s.name: s.priority for s in config.sources}
         self.run = self.store().next_run()
@@ -85,6 +86,30 @@ class Runtime:
             with self._lock:
                 self._stores.append(st)
         return st
+
+    def save_unchanged(self, store: Store, state: SourceState) -> None:
+        """Save the state of a source that did not change (a 304, the same bytes, no file
+        changed). Inside ``refresh`` these wait for one transaction at the end of the round (a
+        write transaction per source was most of a warm round's cost); losing them to a crash
+        only makes those sources due again."""
+        with self._lock:
+            if self._deferred is not None:
+                self._deferred.append(state)
+                return
+        with store.transaction():
+            store.save_state(state)
+
+    def defer_unchanged(self) -> None:
+        with self._lock:
+            self._deferred = []
+
+    def flush_unchanged(self) -> None:
+        with self._lock:
+            states, self._deferred = self._deferred, None
+        if states:
+            store = self.store()
+            with store.transaction():
+                store.save_states_unless_newer(states)
 
     def close(self) -> None:
         self.pool.close()
@@ -170,16 +195,14 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
         ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
                      gone=False, retry_after=None,
                      etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
-        with store.transaction():
-            store.save_state(ok)
+        rt.save_unchanged(store, ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
     body_hash = hashlib.sha256(result.content).hexdigest()[:32]
     new_validators = dict(etag=result.etag, last_modified=result.last_modified)
     if not full and body_hash == state.body_hash:
         ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
                      gone=False, retry_after=None, **new_validators)
-        with store.transaction():
-            store.save_state(ok)
+        rt.save_unchanged(store, ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
     job = ParseJob(
         source=source.name, content=result.content, url=result.url, feed_url=source.url,
@@ -281,8 +304,7 @@ def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState
     ok = replace(state, last_attempt=now, last_success=now, last_error=None, error_since=None,
                  failures=0, warning=warning, feed_title=origin.title, feed_link=origin.home)
     if not changed and not deleted:
-        with store.transaction():
-            store.save_state(ok)
+        rt.save_unchanged(store, ok)
         return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning)
     with store.transaction():
         old_keys = {rel: known[rel][2] for rel in deleted if known[rel][2]}
@@ -438,20 +460,27 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
     else:
         rt.pool.workers = default_workers() if remote >= POOL_MIN_SOURCES else 0
     workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}
-        for fut in as_completed(futures):
-            src = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # a bug in one source must not stop the others
-                log.error("%s: internal error: %s", src.name, exc)
-                log.debug("traceback", exc_info=True)
-                outcome = SourceOutcome(src.name, "error", error=f"internal error: {exc}")
-            outcomes[src.name] = outcome
-            if on_done:
-                on_done(outcome)
-    rt.pool.end_round()
+    rt.defer_unchanged()
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}
+            for fut in as_completed(futures):
+                src = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a bug in one source must not stop the others
+                    log.error("%s: internal error: %s", src.name, exc)
+                    log.debug("traceback", exc_info=True)
+                    outcome = SourceOutcome(src.name, "error", error=f"internal error: {exc}")
+                outcomes[src.name] = outcome
+                if on_done:
+                    on_done(outcome)
+    finally:
+        rt.pool.end_round()
+        try:
+            rt.flush_unchanged()
+        except StoreError as exc:
+            log.error("could not save the state of unchanged sources: %s", exc)
     ordered = tuple(outcomes[s.name] for s in chosen)
     try:
         published = publish(rt)

@@ -240,6 +240,24 @@ class Store:
         self.db.execute(f"INSERT OR REPLACE INTO source ({cols}) VALUES ({marks})",
                         [d[k] for k in _STATE_FIELDS])
 
+    def save_states_unless_newer(self, states: Sequence[SourceState]) -> None:
+        """``save_state`` for each, except where the store holds a later attempt (another
+        process refreshed the source after these were taken): a deferred write never rolls a
+        source's state back."""
+        cols = ", ".join(_STATE_FIELDS)
+        marks = ", ".join("?" for _ in _STATE_FIELDS)
+        sets = ", ".join(f"{k} = excluded.{k}" for k in _STATE_FIELDS if k != "name")
+        rows = []
+        for st in states:
+            d = {k: getattr(st, k) for k in _STATE_FIELDS}
+            for k in _TIME_FIELDS:
+                d[k] = _ts(d[k])
+            d["gone"] = int(d["gone"])
+            rows.append([d[k] for k in _STATE_FIELDS])
+        self.db.executemany(
+            f"INSERT INTO source ({cols}) VALUES ({marks}) ON CONFLICT (name) DO UPDATE SET {sets} "
+            "WHERE source.last_attempt IS NULL OR excluded.last_attempt >= source.last_attempt", rows)
+
     # ---- items -------------------------------------------------------------------------------
 
     def count_items(self, source: str | None = None) -> int:

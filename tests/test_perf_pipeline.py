@@ -11,6 +11,7 @@ No timings here: speed is measured in benchmarks/.
 from __future__ import annotations
 
 import gzip
+from datetime import timedelta
 from pathlib import Path
 
 from feedsvc.config import load_config
@@ -202,3 +203,101 @@ def test_scan_lists_what_the_walk_listed(tmp_path):
     assert [f.relpath for f in res.files] == ["a/b/deep.md", "a/one.txt", "linked/deep.md", "top.html"]
     assert res.problems == ("out: symlink leads outside the source directory, not followed",)
     assert res.files[1].size == 4
+
+
+def _many_sources(n_sources: int) -> dict[str, bytes]:
+    return {f"https://perf{i}.example/feed.xml":
+            rss([_story(i * 100 + n) for n in range(1, 6)], title=f"Feed {i}",
+                link=f"https://perf{i}.example/").encode()
+            for i in range(n_sources)}
+
+
+def test_a_killed_worker_process_costs_nothing_but_time(tmp_path, caplog):
+    """The parse worker killed mid-round (the OOM killer, an operator): the jobs it held are
+    parsed in-process, every source is stored and published, and the round says what happened."""
+    import os
+    import signal
+    import time
+
+    bodies = _many_sources(24)
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
+                                   output={"dir": "public", "max_items": 500}, fetch={"workers": 2}))
+    killed: list[int] = []
+
+    class KillingFetcher(FakeFetcher):
+        def fetch(self, source, url, etag=None, last_modified=None):
+            if len(self.calls) == 8 and not killed:
+                deadline = time.monotonic() + 20
+                while not rt.pool.worker_pids and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                for pid in rt.pool.worker_pids:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            return super().fetch(source, url, etag, last_modified)
+
+    rt = Runtime(cfg, fetcher=KillingFetcher(dict(bodies)), clock=Clock(T0), parse_workers=1)
+    rt.pool.after_seconds = 0.0
+    try:
+        rep = refresh(rt, cfg.sources)
+    finally:
+        rt.close()
+    assert killed, "the worker never started"
+    assert not rep.failed and all(o.status == "ok" for o in rep.outcomes)
+    assert published(tmp_path / "public").titles().__len__() == 5 * 24
+    assert "parse worker process died" in caplog.text
+    for pid in killed:          # reaped, not left a zombie
+        assert not os.path.exists(f"/proc/{pid}") or "Z" not in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+def test_worker_processes_stop_when_the_round_ends(tmp_path):
+    """Workers are started for a big round and gone before it publishes: they hold memory the
+    publish needs, and a daemon must not keep them idle between rounds."""
+    import os
+
+    bodies = _many_sources(20)
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)]))
+    seen: list[int] = []
+
+    class Watching(FakeFetcher):
+        def fetch(self, source, url, etag=None, last_modified=None):
+            seen.extend(p for p in rt.pool.worker_pids if p not in seen)
+            return super().fetch(source, url, etag, last_modified)
+
+    rt = Runtime(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=1)
+    rt.pool.after_seconds = 0.0
+    try:
+        refresh(rt, cfg.sources)
+        assert seen and rt.pool.worker_pids == []
+        assert all(not os.path.exists(f"/proc/{p}") for p in seen)
+        refresh(rt, cfg.sources, full=True)        # and the next round starts them again
+        assert len(seen) >= 2
+    finally:
+        rt.close()
+
+
+def test_a_round_where_nothing_changed_still_records_each_attempt(tmp_path):
+    """The states of unchanged sources are written once at the end of the round: each shows the
+    new attempt afterwards, and a deferred write never rolls back a later one from elsewhere."""
+    from dataclasses import replace
+
+    from feedsvc.store import Store
+
+    bodies = _many_sources(3)
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)]))
+    clock = Clock(T0)
+    fetcher = FakeFetcher(dict(bodies))
+    _run(cfg, fetcher, clock)
+    clock.advance(hours=1)
+    rep, _ = _run(cfg, fetcher, clock)
+    assert [o.status for o in rep.outcomes] == ["not-modified"] * 3
+    st = Store(cfg.state_dir / "feedsvc.db")
+    try:
+        states = [st.state(f"s{i}", "feed", u) for i, u in enumerate(bodies)]
+        assert all(s.last_attempt == clock() and s.last_success == clock() for s in states)
+        later = replace(states[0], last_attempt=clock() + timedelta(minutes=5), etag='"newer"')
+        with st.transaction():
+            st.save_state(later)
+            st.save_states_unless_newer([replace(states[0], etag='"older"')])
+        assert st.state("s0", "feed", None).etag == '"newer"'
+    finally:
+        st.close()
