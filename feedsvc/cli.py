@@ -163,16 +163,18 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
         print(f"feedsvc: error: no source named {exc.args[0]} in {config.path} "
               f"(known: {', '.join(config.source_names)})", file=sys.stderr)
         return EXIT_USAGE
-    from tqdm import tqdm
-
     rt = Runtime(config)
     try:
-        with tqdm(total=len(sources), desc="refresh", unit="src", file=sys.stderr, leave=False,
-                  disable=not sys.stderr.isatty()) as bar:
-            def done(o: SourceOutcome) -> None:
-                bar.set_postfix_str(o.name, refresh=False)
-                bar.update(1)
-            report = refresh(rt, sources, full=args.full, on_done=done)
+        if sys.stderr.isatty():        # a progress bar for people; nothing (and no import) for logs
+            from tqdm import tqdm
+
+            with tqdm(total=len(sources), desc="refresh", unit="src", file=sys.stderr, leave=False) as bar:
+                def done(o: SourceOutcome) -> None:
+                    bar.set_postfix_str(o.name, refresh=False)
+                    bar.update(1)
+                report = refresh(rt, sources, full=args.full, on_done=done)
+        else:
+            report = refresh(rt, sources, full=args.full)
     finally:
         rt.close()
     for o in report.outcomes:

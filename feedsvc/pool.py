@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
 POOL_AFTER_SECONDS = 1.0         # worker processes start once the in-process parse thread has
-                                 # worked this long in a round: starting one costs ~0.3 s of CPU,
-                                 # more than a round that parses a few dozen feeds saves
+                                 # worked this long (CPU seconds) in a round: starting one costs
+                                 # ~0.3 s of CPU, more than a round that parses a few dozen
+                                 # changed feeds saves
 INLINE_SHARE = 0.0               # then this process parses this share of the jobs: it also
                                  # fetches, hashes and stores every feed (~40% of a feed's cost),
                                  # and a parse thread holding the GIL delays every fetch thread
@@ -405,12 +406,14 @@ class ParsePool:
             return parse_and_normalise(job)
 
     def _parse_timed(self, job: ParseJob) -> ParseOutput:
-        started = time.perf_counter()
+        # CPU time of this thread, not wall time: in a busy round the parse thread also waits
+        # for the GIL behind the fetch threads, which says nothing about how much parsing is left
+        started = time.thread_time()
         try:
             return parse_and_normalise(job)
         finally:
             with self._lock:
-                self._inline_seconds += time.perf_counter() - started
+                self._inline_seconds += time.thread_time() - started
 
     def _inline_done(self, _fut: Future[ParseOutput]) -> None:
         with self._lock:
