@@ -11,6 +11,8 @@ Prints one line per stage. Not a test: nothing fails on a time.
 - parse: ``parse.parse_document`` (fast path, else feedparser) and ``parse.parse_feed``
   (feedparser alone) per feed, over feeds from ../shared/bench/make_corpus.py;
 - normalise: ``normalise_all`` per feed (nh3 sanitising dominates);
+- outline / changed feed: ``outline.outline`` alone, and ``pool.parse_and_normalise`` of a feed
+  that gained two entries since its last parse (the rest known), against the whole feed;
 - decide: ``dedup.decide`` of one feed's items against a snapshot that knows them all;
 - publish: ``refresh.publish`` rendering the newest 500 items of a store of --store items
   (forced, i.e. the render a changed round pays), and the unchanged case (skipped);
@@ -83,6 +85,26 @@ def bench_parse_normalise_decide(tmp: Path, feeds: int, repeat: int) -> None:
                         site_url="http://127.0.0.1:8080/")
     t_norm = sum(best(lambda p=p: normalise_all(p.entries, ctx, NOW), repeat) for p in parsed) / len(parsed)
     line("normalise: normalise_all per feed", t_norm, "nh3 sanitising of summary + content")
+    # a feed that gained two entries since its last parse: outline, cut, parse and normalise the two
+    from feedsvc.outline import outline
+    from feedsvc.pool import ParseJob, Seen, parse_and_normalise
+
+    changed = []
+    for b in bodies:
+        shape = outline(b)
+        older = shape.without({0, 1}) if shape is not None and len(shape.spans) > 2 else b
+        job = ParseJob(source="b", content=older, url=URL, feed_url=URL, site_url="http://127.0.0.1:8080/", now=NOW)
+        first = parse_and_normalise(job)
+        known = {fp: Seen(i.key, i.dedup_keys) for fp, i in zip(first.fingerprints, first.items) if fp}
+        changed.append(ParseJob(source="b", content=b, url=URL, feed_url=URL,
+                                site_url="http://127.0.0.1:8080/", now=NOW, known=known))
+    t_out = sum(best(lambda b=b: outline(b), repeat) for b in bodies) / len(bodies)
+    line("outline: entry spans per feed", t_out, "one expat pass, no entry parsed")
+    t_chg = sum(best(lambda j=j: parse_and_normalise(j), repeat) for j in changed) / len(changed)
+    t_full = sum(best(lambda j=j: parse_and_normalise(ParseJob(
+        source="b", content=j.content, url=URL, feed_url=URL, site_url=j.site_url, now=NOW)), 1)
+        for j in changed[:3]) / 3
+    line("changed feed: 2 new of 50, parse + normalise", t_chg, f"whole feed: {t_full * 1000:.1f} ms")
     items = normalise_all(parsed[0].entries, ctx, NOW)
     snap = Snapshot(own={i.key: Known(n, "b", i.content_hash, 1) for n, i in enumerate(items)},
                     by_dedup_key={})
