@@ -58,7 +58,8 @@ def safe_site(site: Site, sources: dict[str, SourceInfo]) -> tuple[Site, dict[st
     "\\0" escape in a title would otherwise make lxml refuse the whole feed."""
     site = replace(site, title=clean_text(site.title), description=clean_text(site.description),
                    author=clean_text(site.author) or None, language=clean_text(site.language) or None)
-    return site, {k: replace(v, title=clean_text(v.title)) for k, v in sources.items()}
+    return site, {k: v if clean_text(v.title) == v.title else replace(v, title=clean_text(v.title))
+                  for k, v in sources.items()}
 
 
 def source_title(item: Item, sources: dict[str, SourceInfo]) -> str:

@@ -79,4 +79,5 @@ def render_json(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
             entry["_feedsvc"] = ext
         out.append(entry)
     feed["items"] = out
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # one line: json's C encoder runs only without indent (indent=2 took ~0.1 s for 500 items)
+    return (json.dumps(feed, ensure_ascii=False) + "\n").encode("utf-8")
