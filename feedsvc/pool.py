@@ -152,8 +152,8 @@ def _parse_new_entries(job: ParseJob, shape: Outline) -> ParseOutput | None:
     if not known:
         return None
     new = [i for i in range(n) if i not in known]
-    try:
-        parsed = parse(shape.without(known))
+    try:     # every entry known (a feed that only touched a date of its own): the skeleton is it
+        parsed = parse(shape.without(known)) if new else feed
     except ParseError:
         return None
     if len(parsed.entries) != len(new) or (parsed.title, parsed.link, parsed.id) != (feed.title, feed.link, feed.id):

@@ -176,3 +176,16 @@ def test_a_changed_feed_context_parses_every_entry_again():
     moved = _rss(3).replace(b"<channel>", b'<channel xml:base="https://elsewhere.example/">')
     again = parse_and_normalise(_job(moved, known))
     assert len(again.items) == 3 and not again.skipped
+
+
+def test_a_feed_that_changed_only_its_own_date_normalises_nothing():
+    def dated(day: int) -> bytes:
+        return _rss(4).replace(b"<title>Ex</title>", b"<title>Ex</title><lastBuildDate>Tue, %02d Jan 2024 "
+                                                     b"10:00:00 GMT</lastBuildDate>" % day)
+
+    first = parse_and_normalise(_job(dated(2)))
+    known = {fp: Seen(i.key, i.dedup_keys) for fp, i in zip(first.fingerprints, first.items)}
+    touched = dated(3)
+    assert touched != dated(2)
+    again = parse_and_normalise(_job(touched, known))
+    assert again.items == () and len(again.skipped) == 4 and again.title == "Ex"
