@@ -104,9 +104,11 @@ def parse_and_normalise(job: ParseJob) -> ParseOutput:
         fps = span_fingerprints(shape, ctx, parsed.entries, range(len(parsed.entries)), job.now)
     else:
         fps = entry_fingerprints(parsed.entries, ctx, job.now)
-    return _normalise_fresh(job, ctx, parsed, list(zip(fps, parsed.entries)),
-                            tuple((fp, job.known[fp]) for fp in fps if fp is not None and fp in job.known),
-                            full=parsed.entries)
+    out = _normalise_fresh(job, ctx, parsed, list(zip(fps, parsed.entries)),
+                           tuple((fp, job.known[fp]) for fp in fps if fp is not None and fp in job.known),
+                           full=parsed.entries)
+    assert out is not None        # given every entry, it never gives up
+    return out
 
 
 def _outline(job: ParseJob) -> Outline | None:
@@ -257,11 +259,21 @@ def worker_main() -> None:
             if len(head) < 8:
                 return
             job = pickle.loads(rd.read(int.from_bytes(head, "big")))
-            out = pickle.dumps(parse_and_normalise(job), protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                result: ParseOutput | JobFailed = parse_and_normalise(job)
+            except Exception as exc:  # a bug on one feed fails that feed, not the worker
+                result = JobFailed(f"{type(exc).__name__}: {exc}")
+            out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
             wr.write(len(out).to_bytes(8, "big") + out)
             wr.flush()
     except BrokenPipeError:   # the parent is gone
         os._exit(0)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    """What a worker sends back for a job that raised (a bug): the parent raises it there."""
+    message: str
 
 
 class WorkerGone(Exception):
@@ -336,7 +348,10 @@ class _Worker:
                     f.set_exception(WorkerGone("the parse worker process ended"))
                 return
             assert fut is not None
-            fut.set_result(result)
+            if isinstance(result, JobFailed):
+                fut.set_exception(RuntimeError(f"in the parse worker: {result.message}"))
+            else:
+                fut.set_result(result)
 
     def close(self) -> None:
         """Ask the worker to stop (end of its input) and wait for it; kill it if it hangs."""

@@ -301,3 +301,25 @@ def test_a_round_where_nothing_changed_still_records_each_attempt(tmp_path):
         assert st.state("s0", "feed", None).etag == '"newer"'
     finally:
         st.close()
+
+
+def test_a_job_that_fails_in_the_worker_fails_alone():
+    """A bug on one feed's job raises for that job (its source reports an internal error); the
+    worker lives on and parses the next job."""
+    import pytest
+
+    good = pool.ParseJob(source="s", content=rss([_story(1)]).encode(), url=URL, feed_url=URL,
+                         site_url="https://site.example/", now=T0)
+    bad = pool.ParseJob(source="s", content=None, url=URL, feed_url=URL,  # type: ignore[arg-type]
+                        site_url="https://site.example/", now=T0)
+    p = pool.ParsePool(1, after_seconds=0.0)     # every job to the worker
+    try:
+        with pytest.raises(RuntimeError, match="in the parse worker: TypeError"):
+            p.run(bad)
+        pid = p.worker_pids
+        assert pid and p.in_workers == 1
+        out = p.run(good)
+        assert [i.title for i in out.items] == ["Story 1"] and p.worker_pids == pid and p.in_workers == 2
+    finally:
+        p.close()
+    assert p.worker_pids == []
