@@ -6,6 +6,7 @@ real SQLite in a temporary directory.
 
 from __future__ import annotations
 
+import csv
 import email.utils
 import gzip
 import hashlib
@@ -35,6 +36,17 @@ def _shared() -> Path:
 
 
 CORPUS = _shared() / "corpus"
+
+
+def corpus_files() -> list[str]:
+    """The paths (relative to CORPUS) listed in the corpus MANIFEST.tsv; [] without a corpus."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        return []
+    with manifest.open(encoding="utf-8", newline="") as f:
+        return [row["path"] for row in csv.DictReader(f, delimiter="\t")]
+
+
 # Every subprocess a test starts (python -m feedsvc) imports this checkout, not whatever
 # feedsvc happens to be installed.
 os.environ["PYTHONPATH"] = os.pathsep.join(

@@ -10,7 +10,6 @@ that passes because everything falls back would prove nothing).
 
 from __future__ import annotations
 
-import csv
 import random
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from feedsvc.errors import ParseError
 from feedsvc.model import Origin, ParsedFeed
 from feedsvc.normalise import SourceContext, normalise
 
-from conftest import CORPUS
+from conftest import CORPUS, corpus_files
 
 URL = "https://feeds.example.org/blog/feed.xml"
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -47,15 +46,7 @@ MIN_FAST_REAL = 113     # of the 124 files in real/: the other 11 are 7 JSON Fee
 MIN_FAST_ALL = 278      # of all 347 files
 
 
-def _corpus_files() -> list[str]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    with manifest.open(encoding="utf-8", newline="") as f:
-        return [row["path"] for row in csv.DictReader(f, delimiter="\t")]
-
-
-CORPUS_FILES = _corpus_files()
+CORPUS_FILES = corpus_files()
 
 
 def _items(pf: ParsedFeed) -> list[object]:

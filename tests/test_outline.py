@@ -10,7 +10,6 @@ them as a fresh parse, reports the rest as skipped, and is outlined where it sho
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ from feedsvc.errors import ParseError
 from feedsvc.parse import parse_document, unwrap
 from feedsvc.pool import ParseJob, Seen, parse_and_normalise
 
-from conftest import CORPUS
+from conftest import CORPUS, corpus_files
 
 URL = "https://feeds.example.org/blog/feed.xml"
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -40,15 +39,7 @@ INTENDED_DIFFERENCES = {
 }
 
 
-def _corpus_files() -> list[str]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    with manifest.open(encoding="utf-8", newline="") as f:
-        return [row["path"] for row in csv.DictReader(f, delimiter="\t")]
-
-
-CORPUS_FILES = _corpus_files()
+CORPUS_FILES = corpus_files()
 
 
 def _whole(content: bytes):

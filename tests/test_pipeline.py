@@ -674,13 +674,12 @@ def test_a_skipped_file_stays_reported_until_fixed(tmp_path):
 
 @pytest.mark.slow
 def test_whole_corpus_in_one_refresh(tmp_path):
-    from conftest import CORPUS
+    from conftest import CORPUS, corpus_files
     from helpers_feedsvc import parse_xml
 
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
+    rows = corpus_files()
+    if not rows:
         pytest.skip(f"no corpus at {CORPUS}")
-    rows = [r.split("\t", 1)[0] for r in manifest.read_text(encoding="utf-8").splitlines()[1:] if r.strip()]
     sources = [{"name": f"c{i:03d}", "url": (CORPUS / r).as_uri()} for i, r in enumerate(rows)]   # read in place
     write_config(tmp_path, sources, output={"max_items": 100000})
     r = cli("refresh", cwd=tmp_path)

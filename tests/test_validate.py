@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from conftest import CORPUS, FeedServer, write_config
+from conftest import CORPUS, FeedServer, corpus_files, write_config
 from feedcheck import (ATOM, check_atom, check_json, check_rss, parse_xml, relaxng_errors,
                        stylesheet_href)
 from feedsvc.config import Site
@@ -177,11 +177,10 @@ def test_json_checks_catch_breakage():
 
 @pytest.fixture(scope="module")
 def corpus_outputs(tmp_path_factory):
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
+    rows = corpus_files()
+    if not rows:
         pytest.skip(f"no corpus at {CORPUS}")
     tmp = tmp_path_factory.mktemp("corpus")
-    rows = [r.split("\t", 1)[0] for r in manifest.read_text(encoding="utf-8").splitlines()[1:] if r.strip()]
     # served over HTTP, so every source has a public feed URL (atom:source with its self link)
     server = FeedServer()
     try:
