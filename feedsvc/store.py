@@ -83,6 +83,15 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None
 
 
+def _state_row(st: SourceState) -> list[Any]:
+    """A SourceState as the source table's columns (``_STATE_FIELDS`` order)."""
+    d = {k: getattr(st, k) for k in _STATE_FIELDS}
+    for k in _TIME_FIELDS:
+        d[k] = _ts(d[k])
+    d["gone"] = int(d["gone"])
+    return [d[k] for k in _STATE_FIELDS]
+
+
 def item_to_json(item: Item) -> str:
     # field by field: dataclasses.asdict deep-copies every value and cost more than the insert
     d = {f: getattr(item, f) for f in _ITEM_FIELDS}
@@ -231,14 +240,9 @@ class Store:
         return {r[0] for r in self.db.execute("SELECT name FROM source WHERE kind = 'local'")}
 
     def save_state(self, st: SourceState) -> None:
-        d = {k: getattr(st, k) for k in _STATE_FIELDS}
-        for k in _TIME_FIELDS:
-            d[k] = _ts(d[k])
-        d["gone"] = int(d["gone"])
         cols = ", ".join(_STATE_FIELDS)
         marks = ", ".join("?" for _ in _STATE_FIELDS)
-        self.db.execute(f"INSERT OR REPLACE INTO source ({cols}) VALUES ({marks})",
-                        [d[k] for k in _STATE_FIELDS])
+        self.db.execute(f"INSERT OR REPLACE INTO source ({cols}) VALUES ({marks})", _state_row(st))
 
     def save_states_unless_newer(self, states: Sequence[SourceState]) -> None:
         """``save_state`` for each, except where the store holds a later attempt (another
@@ -247,16 +251,10 @@ class Store:
         cols = ", ".join(_STATE_FIELDS)
         marks = ", ".join("?" for _ in _STATE_FIELDS)
         sets = ", ".join(f"{k} = excluded.{k}" for k in _STATE_FIELDS if k != "name")
-        rows = []
-        for st in states:
-            d = {k: getattr(st, k) for k in _STATE_FIELDS}
-            for k in _TIME_FIELDS:
-                d[k] = _ts(d[k])
-            d["gone"] = int(d["gone"])
-            rows.append([d[k] for k in _STATE_FIELDS])
         self.db.executemany(
             f"INSERT INTO source ({cols}) VALUES ({marks}) ON CONFLICT (name) DO UPDATE SET {sets} "
-            "WHERE source.last_attempt IS NULL OR excluded.last_attempt >= source.last_attempt", rows)
+            "WHERE source.last_attempt IS NULL OR excluded.last_attempt >= source.last_attempt",
+            [_state_row(st) for st in states])
 
     # ---- items -------------------------------------------------------------------------------
 
