@@ -299,7 +299,8 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import worker_main; worker_main()"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._pending: list[Future[ParseOutput]] = []
-        self._lock = threading.Lock()        # guards _pending (held briefly, never while blocked)
+        self._dead = False                   # the reader saw the worker's output end
+        self._lock = threading.Lock()        # guards both (held briefly, never while blocked)
         self._send = threading.Lock()        # one job written at a time, in the order queued
         self._reader = threading.Thread(target=self._read, name="parse-worker-reader", daemon=True)
         self._reader.start()
@@ -316,6 +317,8 @@ class _Worker:
             if stdin is None or stdin.closed or self.proc.poll() is not None:
                 raise WorkerGone("the parse worker has stopped")
             with self._lock:
+                if self._dead:              # else no one would ever answer this future
+                    raise WorkerGone("the parse worker has stopped")
                 self._pending.append(fut)
             try:
                 stdin.write(len(data).to_bytes(8, "big") + data)
@@ -343,7 +346,7 @@ class _Worker:
             with self._lock:
                 fut = self._pending.pop(0) if self._pending and result is not None else None
                 if result is None:
-                    failed, self._pending = self._pending, []
+                    failed, self._pending, self._dead = self._pending, [], True
             if result is None:
                 for f in failed:
                     f.set_exception(WorkerGone("the parse worker process ended"))
