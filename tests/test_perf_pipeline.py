@@ -323,3 +323,39 @@ def test_a_job_that_fails_in_the_worker_fails_alone():
     finally:
         p.close()
     assert p.worker_pids == []
+
+
+def test_the_worker_leaves_when_its_parent_is_killed(tmp_path):
+    """kill -9 of a refreshing process leaves no parse worker behind: the worker's input ends,
+    and it exits."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "from datetime import datetime, timezone\n"
+        "from feedsvc import pool\n"
+        f"body = {rss([_story(1)]).encode()!r}\n"
+        "p = pool.ParsePool(1, after_seconds=0.0)\n"
+        "p.run(pool.ParseJob(source='s', content=body, url='https://x.example/f', feed_url='https://x.example/f',\n"
+        "                    site_url='https://site.example/', now=datetime.now(timezone.utc)))\n"
+        "print(p.worker_pids[0], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    worker = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                if f.read().split()[2] == "Z":
+                    break            # exited; only its new parent (init) has yet to reap it
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(worker, 9)
+        raise AssertionError("the parse worker outlived its parent")
