@@ -100,7 +100,9 @@ def test_upstream_change_appears_without_any_command(tmp_path, feed_server, daem
     d.wait_for(lambda: "Post 1" in titles(atom), what="first publish")
     feed_server.add("/a.xml", rss([item(2), item(1)]))
     d.wait_for(lambda: "Post 2" in titles(atom), what="the upstream change")
-    assert "Post 2" in titles(tmp_path / "public" / "rss.xml")
+    # each file is replaced atomically, one after the other (atom before rss): wait for the rss
+    # file's own rename instead of racing it
+    d.wait_for(lambda: "Post 2" in titles(tmp_path / "public" / "rss.xml"), what="the change in rss.xml")
     # conditional requests were used between changes
     assert any("If-None-Match" in h.headers for h in feed_server.hits_for("/a.xml"))
     assert d.stop() == 0
