@@ -20,10 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from feedsvc import __version__, articles
+from feedsvc import __version__
 from feedsvc.config import Config, Source
-from feedsvc.curate import gather
-from feedsvc.dedup import decide
 from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, publish_lock, source_lock
@@ -204,6 +202,8 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
                      gone=False, retry_after=None, **new_validators)
         rt.save_unchanged(store, ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
+    from feedsvc.dedup import decide       # only a changed feed needs it (and nh3 behind it)
+
     job = ParseJob(
         source=source.name, content=result.content, url=result.url, feed_url=source.url,
         site_url=rt.config.site.url, now=now, headers=result.headers,
@@ -257,6 +257,8 @@ def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceSt
 
 def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
                    now: datetime, run: int) -> SourceOutcome:
+    from feedsvc import articles
+    from feedsvc.dedup import decide
     from feedsvc.normalise import Cleaners, SourceContext, normalise
 
     assert source.path is not None
@@ -388,6 +390,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
                 return PublishResult(written=(), items=int(store.get_meta("published_items") or 0),
                                      warnings=tuple(warnings))
         from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
+
+        from feedsvc.curate import gather
 
         chosen = gather(store.newest, cfg, now)   # filters and limits (curate.py)
         items = chosen.combined
