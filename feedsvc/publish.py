@@ -242,9 +242,27 @@ def hex_character_references(data: bytes) -> bytes:
 def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
                stylesheet_href: str | None = None, prefix: str = "") -> bytes:
     fg = build_feed(site, items, sources, site.url + prefix + "rss.xml", "application/rss+xml")
-    fg.description(clean_text(site.description) or site.title)
+    return _rss_bytes(fg, site, stylesheet_href)
+
+
+def _rss_bytes(fg: FeedGenerator, site: Site, stylesheet_href: str | None) -> bytes:
+    fg.description(clean_text(site.description) or site.title)   # (also atom:subtitle)
     data: bytes = hex_character_references(fg.rss_str(pretty=True))
     return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
+
+
+def render_atom_and_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
+                        stylesheet_href: str | None = None, prefix: str = "") -> tuple[bytes, bytes]:
+    """``render_atom`` and ``render_rss`` from one FeedGenerator (building it is a third of each):
+    Atom first, then the self link swapped for the RSS file's."""
+    atom_url, rss_url = site.url + prefix + "atom.xml", site.url + prefix + "rss.xml"
+    fg = build_feed(site, items, sources, atom_url, "application/atom+xml")
+    atom: bytes = fg.atom_str(pretty=True)
+    if stylesheet_href:
+        atom = with_stylesheet(atom, stylesheet_href)
+    fg.link([dict(link, href=rss_url, type="application/rss+xml") if link.get("rel") == "self" else link
+             for link in fg.link()], replace=True)
+    return atom, _rss_bytes(fg, site, stylesheet_href)
 
 
 def stylesheet() -> bytes:
@@ -318,9 +336,12 @@ def render_feeds(site: Site, formats: tuple[str, ...], items: list[StoredItem],
     """One feed in every chosen format, under ``prefix`` (a topic feed's ``path/``)."""
     xsl = "../" * prefix.count("/") + STYLESHEET
     files: dict[str, bytes] = {}
-    if "atom" in formats:
+    if "atom" in formats and "rss" in formats:
+        files[prefix + "atom.xml"], files[prefix + "rss.xml"] = render_atom_and_rss(
+            site, items, sources, xsl, prefix=prefix)
+    elif "atom" in formats:
         files[prefix + "atom.xml"] = render_atom(site, items, sources, xsl, prefix=prefix)
-    if "rss" in formats:
+    elif "rss" in formats:
         files[prefix + "rss.xml"] = render_rss(site, items, sources, xsl, prefix=prefix)
     if "json" in formats:
         files[prefix + "feed.json"] = render_json(site, items, sources, prefix=prefix)

@@ -4,6 +4,7 @@ parsed back, with feedparser as a reader would and with lxml for the exact eleme
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -13,8 +14,8 @@ from hypothesis import given, settings, strategies as st
 from feedsvc.config import Site
 from feedsvc.model import Enclosure, Origin, Person, StoredItem
 from feedsvc.normalise import SourceContext, normalise
-from feedsvc.publish import (SourceInfo, render_atom, render_page, render_rss, write_all,
-                             write_if_changed)
+from feedsvc.publish import (SourceInfo, render_atom, render_atom_and_rss, render_page, render_rss,
+                             write_all, write_if_changed)
 from helpers_feedsvc import ATOM, CONTENT, DC, T0, ctx, from_bytes, item, parse_xml, raw_entry, stored
 
 SITE = Site(title="Test Planet", url="http://127.0.0.1:8080/", id="tag:planet.example,2024:feed",
@@ -64,6 +65,21 @@ def test_rendering_is_deterministic():
              for i in range(5)]
     assert render_atom(SITE, items, SOURCES) == render_atom(SITE, list(items), SOURCES)
     assert render_rss(SITE, items, SOURCES) == render_rss(SITE, list(items), SOURCES)
+
+
+def test_atom_and_rss_rendered_together_are_the_files_rendered_apart():
+    # publishing builds one FeedGenerator for both formats and swaps the self link in between:
+    # each file must be exactly what rendering it alone gives, self link, hub and stylesheet too
+    site = replace(SITE, websub_hub="http://127.0.0.1:9/hub")
+    items = [stored(item(guid=f"tag:e.org,2024:{i}", title=f"T & {i}", published=T0 - timedelta(hours=i),
+                         content=f"<p>{i}</p>")) for i in range(4)]
+    for prefix, xsl in (("", "feed.xsl"), ("town/", "../feed.xsl")):
+        atom, rss = render_atom_and_rss(site, items, SOURCES, xsl, prefix=prefix)
+        assert atom == render_atom(site, items, SOURCES, xsl, prefix=prefix)
+        assert rss == render_rss(site, items, SOURCES, xsl, prefix=prefix)
+        out = from_bytes(atom, rss)
+        assert out.rss_xml.find(f"channel/{{{ATOM}}}link[@rel='self']").get("href") == f"{site.url}{prefix}rss.xml"
+        assert a(out.atom_xml, "link").get("href") == f"{site.url}{prefix}atom.xml"
 
 
 def test_same_items_same_order_in_atom_and_rss():
