@@ -62,11 +62,16 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, feed_server):
         for i in rng.sample(range(N_FEEDS), 5):     # upstream changes between runs
             sizes[i] += rng.randint(1, 3)
             feed_server.add(f"/f{i}.xml", feed(i, sizes[i]))
+        started = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "feedsvc", "--config", str(cfg), "refresh", "--full"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, span))
+        kill_at = started + rng.uniform(0.05, span)
+        while proc.poll() is None and time.monotonic() < kill_at:
+            time.sleep(0.01)
         if proc.poll() is None:
             killed_mid_run += 1
+        else:      # it finished before its kill: the machine is faster now than when measured
+            span = max(0.2, 0.9 * (time.monotonic() - started))
         proc.kill()
         proc.wait(timeout=10)
         if db.exists():

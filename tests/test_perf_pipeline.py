@@ -11,6 +11,7 @@ No timings here: speed is measured in benchmarks/.
 from __future__ import annotations
 
 import gzip
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -223,17 +224,22 @@ def test_a_killed_worker_process_costs_nothing_but_time(tmp_path, caplog):
     cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
                                    output={"dir": "public", "max_items": 500}, fetch={"workers": 2}))
     killed: list[int] = []
+    kill_lock = threading.Lock()     # two fetch threads must not both kill (or both skip it)
 
     class KillingFetcher(FakeFetcher):
         def fetch(self, source, url, etag=None, last_modified=None):
-            if len(self.calls) == 8 and not killed:
+            with kill_lock:
+                self._maybe_kill()
+            return super().fetch(source, url, etag, last_modified)
+
+        def _maybe_kill(self):
+            if len(self.calls) >= 8 and not killed:
                 deadline = time.monotonic() + 20
                 while not rt.pool.worker_pids and time.monotonic() < deadline:
                     time.sleep(0.01)
                 for pid in rt.pool.worker_pids:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
-            return super().fetch(source, url, etag, last_modified)
 
     rt = Runtime(cfg, fetcher=KillingFetcher(dict(bodies)), clock=Clock(T0), parse_workers=1)
     rt.pool.after_seconds = 0.0

@@ -420,7 +420,7 @@ def cross_posted(feed_server, first_gate=None, second_gate=None):
 
 def wait_for_items(db: Path, source: str, seen: list[bool]):
     def gate():
-        for _ in range(400):                                   # bounded: at most ~20 s
+        for _ in range(200):        # bounded: ~10 s, under the fetch's 15 s wait for an answer
             if stored_count(db, source) > 0:
                 seen.append(True)
                 return

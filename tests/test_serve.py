@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -151,7 +150,7 @@ def test_feedsvc_serve_command(tmp_path):
             try:
                 r = requests.get(f"http://127.0.0.1:{port}/atom.xml", timeout=2)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
                 time.sleep(0.1)
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/atom+xml")
