@@ -476,16 +476,24 @@ class Store:
         ``per_source`` of their source."""
         cutoff = now.timestamp() - max_age
         n = self.db.execute("DELETE FROM item WHERE present = 0 AND date < ?", (cutoff,)).rowcount
-        # only sources holding more than per_source items can have any beyond it (a count per
-        # source from the (source, key) index, instead of ranking every stored item)
-        over = [r[0] for r in self.db.execute(
-            "SELECT source FROM item GROUP BY source HAVING COUNT(*) > ?", (per_source,))]
-        for src in over:
-            n += self.db.execute(
-                "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
-                "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
+        # the per-source limit can only be newly exceeded after items were written (every write
+        # bumps the generation) or with a lower limit: the count of every source, a scan of the
+        # whole (source, key) index, is skipped when neither happened since the last purge
+        previous = self.get_meta("purge_checked")
+        if previous != f"{self.generation()}:{per_source}":
+            # only sources holding more than per_source items can have any beyond it (a count
+            # per source from the (source, key) index, instead of ranking every stored item)
+            over = [r[0] for r in self.db.execute(
+                "SELECT source FROM item GROUP BY source HAVING COUNT(*) > ?", (per_source,))]
+            for src in over:
+                n += self.db.execute(
+                    "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
+                    "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
         if n:
             self._bump()
+        checked = f"{self.generation()}:{per_source}"
+        if checked != previous:
+            self.set_meta("purge_checked", checked)
         return n
 
     # ---- local article files -------------------------------------------------------------------
