@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS seen (
     source TEXT NOT NULL, fp TEXT NOT NULL, key TEXT NOT NULL, dkeys TEXT NOT NULL,
     PRIMARY KEY (source, fp)
 );
+CREATE TABLE IF NOT EXISTS purge_due (source TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS file (
     source TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     key TEXT, PRIMARY KEY (source, relpath)
@@ -295,6 +296,8 @@ class Store:
         time), as ``resolve_keys`` gives them; they count as unchanged and stay present."""
         counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
         self._bump()
+        # its items may now exceed the per-source limit (more of them, or fewer still in the feed)
+        self.db.execute("INSERT OR IGNORE INTO purge_due (source) VALUES (?)", (source,))
         t = now.timestamp()
         seen_pks: list[int] = [pk for pk, own in (kept or {}).values() if own]
         counts["unchanged"] += len(kept or {})
@@ -476,24 +479,23 @@ class Store:
         ``per_source`` of their source."""
         cutoff = now.timestamp() - max_age
         n = self.db.execute("DELETE FROM item WHERE present = 0 AND date < ?", (cutoff,)).rowcount
-        # the per-source limit can only be newly exceeded after items were written (every write
-        # bumps the generation) or with a lower limit: the count of every source, a scan of the
-        # whole (source, key) index, is skipped when neither happened since the last purge
-        previous = self.get_meta("purge_checked")
-        if previous != f"{self.generation()}:{per_source}":
-            # only sources holding more than per_source items can have any beyond it (a count
-            # per source from the (source, key) index, instead of ranking every stored item)
+        # the per-source limit: every source the first time and when the limit changed; else only
+        # the sources written since the last purge (``apply`` lists them), not a count of the
+        # whole (source, key) index every round
+        if self.get_meta("purge_limit") != str(per_source):
             over = [r[0] for r in self.db.execute(
                 "SELECT source FROM item GROUP BY source HAVING COUNT(*) > ?", (per_source,))]
-            for src in over:
-                n += self.db.execute(
-                    "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
-                    "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
+            self.set_meta("purge_limit", str(per_source))
+        else:
+            over = [src for (src,) in self.db.execute("SELECT source FROM purge_due").fetchall()
+                    if self.db.execute("SELECT COUNT(*) FROM item WHERE source = ?", (src,)).fetchone()[0] > per_source]
+        for src in over:
+            n += self.db.execute(
+                "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
+                "ORDER BY date DESC, id LIMIT -1 OFFSET ?)", (src, per_source)).rowcount
+        self.db.execute("DELETE FROM purge_due")
         if n:
             self._bump()
-        checked = f"{self.generation()}:{per_source}"
-        if checked != previous:
-            self.set_meta("purge_checked", checked)
         return n
 
     # ---- local article files -------------------------------------------------------------------

@@ -166,31 +166,33 @@ def test_per_source_retention_keeps_the_newest(store):
     assert [s.item.key for s in store.items_of("first")] == ["g:n0", "g:n1"]
 
 
-def test_per_source_limit_is_counted_again_only_after_writes_or_a_lower_limit(store):
+def test_per_source_limit_is_checked_for_the_sources_written_since_the_last_purge(store):
     statements: list[str] = []
     store.db.set_trace_callback(statements.append)
 
-    def purge(limit: int) -> bool:
-        """Purge; whether it counted the items of every source."""
+    def purge(limit: int) -> set[str]:
+        """Purge; what it counted: "all" (every source's items) and/or the sources counted alone."""
         statements.clear()
         with store.transaction():
             store.purge(T0, max_age=10 * 365 * 86400, per_source=limit)
-        return any("GROUP BY source" in q for q in statements)
+        return ({"all"} if any("GROUP BY source" in q for q in statements) else set()) | {
+            q.split("'")[1] for q in statements if q.startswith("SELECT COUNT(*) FROM item WHERE source")}
 
-    def keys() -> list[str]:
-        return [s.item.key for s in store.items_of("first")]
+    def keys(source: str = "first") -> list[str]:
+        return [s.item.key for s in store.items_of(source)]
 
     ingest(store, "first", [item(source="first", guid=f"n{i}", published=T0 - timedelta(days=i))
                             for i in range(5)], T0, 1)
+    ingest(store, "second", [item(source="second", guid="s0")], T0, 1)
     ingest(store, "first", [], T0, 2)
-    assert purge(10) and len(keys()) == 5
-    assert not purge(10)                  # nothing written since: no count of the whole store
-    assert purge(3) and keys() == ["g:n0", "g:n1", "g:n2"]        # a lower limit applies at once
+    assert purge(10) == {"all"} and len(keys()) == 5   # a store's first purge counts every source
+    assert purge(10) == set()                           # nothing written since: nothing counted
+    assert purge(3) == {"all"} and keys() == ["g:n0", "g:n1", "g:n2"]   # a new limit: all again
     ingest(store, "first", [item(source="first", guid=f"m{i}", published=T0 + timedelta(hours=i + 1))
                             for i in range(2)], T0, 3)
     ingest(store, "first", [], T0, 4)
-    assert purge(3) and keys() == ["g:m1", "g:m0", "g:n0"]        # new items: counted again
-    assert not purge(3)
+    assert purge(3) == {"first"} and keys() == ["g:m1", "g:m0", "g:n0"]  # only the source written
+    assert purge(3) == set() and keys("second") == ["g:s0"]
 
 
 def test_newest_orders_by_date_then_id(store):
