@@ -389,9 +389,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
                     warnings = websub.notify(cfg.site.websub_hub, [], cfg.state_dir)
                 return PublishResult(written=(), items=int(store.get_meta("published_items") or 0),
                                      warnings=tuple(warnings))
-        from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
-
         from feedsvc.curate import gather
+        from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
 
         chosen = gather(store.newest, cfg, now)   # filters and limits (curate.py)
         items = chosen.combined
