@@ -207,9 +207,26 @@ def test_kill_9_mid_round_then_restart_loses_nothing(tmp_path, feed_server, daem
                                              "guid": f"https://s{i}.example/{k}",
                                              "date": f"Mon, 02 Nov 2026 1{k}:00:00 +0000"} for k in range(6)]))
     hits = len(feed_server.hits)
-    d.wait_for(lambda: len(feed_server.hits) > hits + n_sources // 2, what="a round in flight")
-    d.proc.kill()
-    d.proc.wait(timeout=5)
+    # one fetch is held open, so the kill surely lands while work is in flight (on a fast machine
+    # the other sources' writes could otherwise all be committed before it)
+    entered, release = threading.Event(), threading.Event()
+
+    def held(handler):
+        entered.set()
+        release.wait(30)
+        handler.send_response(503)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    feed_server.handlers["/f0.xml"] = held
+    try:
+        d.wait_for(entered.is_set, what="the held fetch")
+        d.wait_for(lambda: len(feed_server.hits) > hits + n_sources // 2, what="a round in flight")
+        d.proc.kill()
+        d.proc.wait(timeout=5)
+    finally:
+        release.set()
+        del feed_server.handlers["/f0.xml"]      # the restarted daemon gets the feed itself
     d2 = daemons(cfg)
     d2.wait_log("started")
     d2.wait_for(lambda: len(titles(atom)) == 6 * n_sources, what="the restarted daemon to catch up")
