@@ -158,6 +158,31 @@ def test_permanent_redirect_is_reported(feed_server, fetcher):
     assert result.content == FEED.encode() and result.permanent_url == new
 
 
+def test_a_cookie_set_on_a_redirect_is_sent_after_it_and_next_time(feed_server, fetcher):
+    # hosts behind some CDNs answer the first request with a cookie and a redirect to the same
+    # URL; the session keeps the cookie for the following fetches too
+    def gate(h):
+        if "seen=1" in (h.headers.get("Cookie") or ""):
+            body = FEED.encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/rss+xml")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+        else:
+            h.send_response(302)
+            h.send_header("Set-Cookie", "seen=1; Path=/")
+            h.send_header("Location", feed_server.url("/gated.xml"))
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+
+    feed_server.handlers["/gated.xml"] = gate
+    url = feed_server.url("/gated.xml")
+    assert fetcher.fetch("c", url).content == FEED.encode()
+    assert fetcher.fetch("c", url).content == FEED.encode()
+    assert [h.headers.get("Cookie") for h in feed_server.hits_for("/gated.xml")] == [None, "seen=1", "seen=1"]
+
+
 def test_redirect_to_a_file_url_is_refused(feed_server, fetcher):
     def evil(h):
         h.send_response(302)
