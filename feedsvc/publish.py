@@ -225,6 +225,10 @@ def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
                 stylesheet_href: str | None = None, prefix: str = "") -> bytes:
     """``prefix``: the feed's directory under output.dir (a topic feed's ``path/``)."""
     fg = build_feed(site, items, sources, site.url + prefix + "atom.xml", "application/atom+xml")
+    return _atom_bytes(fg, stylesheet_href)
+
+
+def _atom_bytes(fg: FeedGenerator, stylesheet_href: str | None) -> bytes:
     data: bytes = fg.atom_str(pretty=True)
     return with_stylesheet(data, stylesheet_href) if stylesheet_href else data
 
@@ -257,9 +261,7 @@ def render_atom_and_rss(site: Site, items: list[StoredItem], sources: dict[str, 
     Atom first, then the self link swapped for the RSS file's."""
     atom_url, rss_url = site.url + prefix + "atom.xml", site.url + prefix + "rss.xml"
     fg = build_feed(site, items, sources, atom_url, "application/atom+xml")
-    atom: bytes = fg.atom_str(pretty=True)
-    if stylesheet_href:
-        atom = with_stylesheet(atom, stylesheet_href)
+    atom = _atom_bytes(fg, stylesheet_href)
     fg.link([dict(link, href=rss_url, type="application/rss+xml") if link.get("rel") == "self" else link
              for link in fg.link()], replace=True)
     return atom, _rss_bytes(fg, site, stylesheet_href)
