@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ from feedsvc import __version__
 from feedsvc.config import Config, Source
 from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
-from feedsvc.locks import LockTimeout, publish_lock, source_lock
+from feedsvc.locks import LockTimeout, SourceLocks, publish_lock
 from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
 from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
 from feedsvc.store import Store
@@ -72,6 +73,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._deferred: list[SourceState] | None = None   # see ``save_unchanged``
+        self._prefetched: dict[str, SourceState] = {}      # see ``prefetch_states``
+        self.locks = SourceLocks(config.state_dir)
         self.rank = {s.name: i for i, s in enumerate(config.sources)}
         self.priority = {s.name: s.priority for s in config.sources}
         self.run = self.store().next_run()
@@ -97,6 +100,25 @@ class Runtime:
         with store.transaction():
             store.save_state(state)
 
+    def prefetch_states(self, names: Iterable[str]) -> None:
+        """Read every source's state in one query, for ``refresh_source`` to use instead of a
+        query of its own per source (two turns of the interpreter lock each, with eight fetch
+        threads waiting on it). A state is used only if its source's lock was free when taken:
+        had another process held it, it wrote a newer state, which is read again. (If another
+        process refreshed the source and let go before this round reached it, the state is from
+        the round's start: at worst a 200 instead of a 304, found to hold nothing new.)"""
+        try:
+            states = self.store().states()
+        except (StoreError, sqlite3.DatabaseError):
+            states = {}          # each source reads its own, and reports what is wrong there
+        self._prefetched = {n: states[n] for n in names if n in states}
+
+    def prefetched(self, name: str) -> SourceState | None:
+        return self._prefetched.pop(name, None)   # one dict operation: atomic, no lock needed
+
+    def drop_prefetched(self) -> None:
+        self._prefetched = {}
+
     def defer_unchanged(self) -> None:
         with self._lock:
             self._deferred = []
@@ -115,6 +137,8 @@ class Runtime:
             for st in self._stores:
                 st.close()
             self._stores.clear()
+        self.drop_prefetched()
+        self.locks.close()
         self.fetcher.close()
 
 
@@ -153,14 +177,17 @@ def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool 
     default: the runtime's current run."""
     started = time.monotonic()
     run = rt.run if run is None else run
-    lock = source_lock(rt.config.state_dir, source.name)
+    hint = rt.prefetched(source.name)
     try:
-        lock.acquire(timeout=SOURCE_LOCK_TIMEOUT)
+        waited = rt.locks.acquire(source.name, timeout=SOURCE_LOCK_TIMEOUT)
     except LockTimeout as exc:
         return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
     try:
         store = rt.store()
-        state = store.state(source.name, source.kind, source.url)
+        if hint is None or waited:
+            state = store.state(source.name, source.kind, source.url)
+        else:
+            state = hint
         if state.url != source.url or state.kind != source.kind:
             # the config points this name somewhere else now: start its fetch state afresh
             state = SourceState(name=source.name, kind=source.kind, url=source.url)
@@ -178,7 +205,7 @@ def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool 
     except StoreError as exc:
         return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
     finally:
-        lock.release()
+        rt.locks.release(source.name)
 
 
 def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
@@ -465,6 +492,7 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
     workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
     rt.defer_unchanged()
     try:
+        rt.prefetch_states(s.name for s in chosen)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}
             for fut in as_completed(futures):
@@ -479,6 +507,7 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
                 if on_done:
                     on_done(outcome)
     finally:
+        rt.drop_prefetched()
         rt.pool.end_round()
         try:
             rt.flush_unchanged()

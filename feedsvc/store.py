@@ -93,6 +93,16 @@ def _state_row(st: SourceState) -> list[Any]:
     return [d[k] for k in _STATE_FIELDS]
 
 
+def _state_from_row(row: Sequence[Any]) -> SourceState:
+    """A ``_STATE_SELECT`` row (the source table's columns, then the item count) as a SourceState."""
+    d = dict(zip(_STATE_FIELDS, row))
+    for k in _TIME_FIELDS:
+        d[k] = _dt(d[k])
+    d["gone"] = bool(d["gone"])
+    d["item_count"] = row[len(_STATE_FIELDS)]
+    return SourceState(**d)
+
+
 def item_to_json(item: Item) -> str:
     # field by field: dataclasses.asdict deep-copies every value and cost more than the insert
     d = {f: getattr(item, f) for f in _ITEM_FIELDS}
@@ -220,17 +230,18 @@ class Store:
 
     # ---- source state ------------------------------------------------------------------------
 
+    _STATE_SELECT = (f"SELECT {', '.join('s.' + f for f in _STATE_FIELDS)}, "
+                     "(SELECT COUNT(*) FROM item i WHERE i.source = s.name) FROM source s")
+
     def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
-        row = self.db.execute(f"SELECT {', '.join(_STATE_FIELDS)} FROM source WHERE name = ?",
-                              (name,)).fetchone()
+        row = self.db.execute(self._STATE_SELECT + " WHERE s.name = ?", (name,)).fetchone()
         if row is None:
             return SourceState(name=name, kind=kind, url=url)
-        d = dict(zip(_STATE_FIELDS, row))
-        for k in _TIME_FIELDS:
-            d[k] = _dt(d[k])
-        d["gone"] = bool(d["gone"])
-        d["item_count"] = self.count_items(name)
-        return SourceState(**d)
+        return _state_from_row(row)
+
+    def states(self) -> dict[str, SourceState]:
+        """Every source's state, in one query (what ``state`` gives for each name the store knows)."""
+        return {st.name: st for st in map(_state_from_row, self.db.execute(self._STATE_SELECT))}
 
     def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
         """Every source's feed title and home link (what publishing shows of it), in one query."""
