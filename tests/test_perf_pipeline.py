@@ -11,6 +11,7 @@ No timings here: speed is measured in benchmarks/.
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -365,3 +366,110 @@ def test_the_worker_leaves_when_its_parent_is_killed(tmp_path):
     else:
         os.kill(worker, 9)
         raise AssertionError("the parse worker outlived its parent")
+
+
+def _run_script(tmp_path, name: str, code: str) -> "subprocess.CompletedProcess[str]":
+    """Run ``code`` in a fresh interpreter (one thread, as `feedsvc refresh` starts) with the
+    tests' helpers importable."""
+    import subprocess
+    import sys
+
+    script = tmp_path / name
+    script.write_text(code, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_a_round_forks_its_worker_at_the_start_and_parses_there_from_the_first_job(tmp_path):
+    """A refresh started in a single-threaded process (the CLI) forks its parse worker before
+    its threads start, so even a round of a few changed feeds parses on another core; the
+    worker keeps no descriptor of the parent but its pipes (an inherited open of the lock file
+    would keep a killed parent's locks alive), and the outputs are those of parsing in-process."""
+    code = f"""
+import json, os, sys
+from pathlib import Path
+from feedsvc.config import load_config
+from feedsvc.refresh import Runtime, refresh
+from helpers_feedsvc import Clock, FakeFetcher, T0
+from conftest import rss, write_config
+import feedsvc.pool as pool
+bodies = {{f"https://perf.example/{{i}}.xml": rss([{{"title": f"S{{i}}-{{n}}", "link": f"https://perf.example/{{i}}/{{n}}",
+           "guid": f"https://perf.example/{{i}}/{{n}}"}} for n in range(3)]).encode() for i in range(20)}}
+out = {{}}
+for workers in (0, 1):
+    d = Path({str(tmp_path)!r}) / f"w{{workers}}"
+    d.mkdir()
+    cfg = load_config(write_config(d, [{{"name": f"s{{i}}", "url": u}} for i, u in enumerate(bodies)]))
+    fds = []
+
+    class Watching(FakeFetcher):
+        def fetch(self, source, url, etag=None, last_modified=None):
+            for pid in rt.pool.worker_pids:
+                if not fds:
+                    fds.append(sorted(int(f) for f in os.listdir(f"/proc/{{pid}}/fd")))
+            return super().fetch(source, url, etag, last_modified)
+
+    rt = Runtime(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=workers)
+    try:
+        rep = refresh(rt, cfg.sources)
+        out[workers] = dict(in_workers=rt.pool.in_workers, fds=fds, left=rt.pool.worker_pids,
+                            new=sum(o.new for o in rep.outcomes),
+                            atom=(d / "public" / "atom.xml").read_text())
+    finally:
+        rt.close()
+print(json.dumps(out))
+"""
+    import json
+
+    proc = _run_script(tmp_path, "fork_round.py", code)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    inline, forked = out["0"], out["1"]
+    assert inline["in_workers"] == 0 and forked["in_workers"] >= 14   # the inline share is ≤ 30%
+    assert forked["fds"] == [[0, 1, 2]]
+    assert forked["left"] == []
+    assert inline["new"] == forked["new"] == 60
+    assert forked["atom"] == inline["atom"]
+
+
+def test_a_forked_worker_leaves_when_its_parent_is_killed(tmp_path):
+    import signal
+    import time
+
+    proc = _run_script(tmp_path, "fork_parent.py",
+                       "import os, signal\n"
+                       "from feedsvc import pool\n"
+                       "p = pool.ParsePool(1)\n"
+                       "assert p.prestart()\n"
+                       "print(p.worker_pids[0], flush=True)\n"
+                       "os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    worker = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                if f.read().split()[2] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(worker, 9)
+        raise AssertionError("the forked parse worker outlived its parent")
+
+
+def test_no_fork_while_other_threads_run(tmp_path):
+    """The daemon's scheduler threads (here: any second thread) make the pool spawn its worker
+    the old way, when the round proves big, instead of forking."""
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, args=(30,))
+    t.start()
+    p = pool.ParsePool(1)
+    try:
+        assert p.prestart() is False and p.worker_pids == []
+    finally:
+        stop.set()
+        t.join(10)
+        p.close()
