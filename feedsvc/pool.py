@@ -1,15 +1,11 @@
 """Parsing on every core: feed bytes in, normalised items out, as plain records.
 
 Parsing and normalising a feed is pure CPU work (expat, nh3) and holds the GIL, so the fetch
-threads of one process would take turns on one core. ``ParsePool`` parses in worker processes
-while this process goes on fetching and storing. A round started in a single-threaded process
-(``feedsvc refresh``) forks its workers before its threads start (``prestart``: a millisecond, so
-every round of many sources has one, and a round of a few changed feeds parses on another core
-too). Where forking is not safe (the daemon runs scheduler threads) the pool parses in one thread
-of this process until the round has shown it is a big one (a second of parsing), then spawns the
-workers (~0.3 s of CPU each, which a round of a few changed feeds would not win back). Jobs and
-results are frozen records (bytes, strings, ``Item``s): nothing but the job crosses the process
-boundary.
+threads of one process would take turns on one core. ``ParsePool`` parses in one thread of this
+process until the round has shown it is a big one (a second of parsing), then in worker
+processes (spawned then, so a round where nothing or little changed never starts one), while
+this process goes on fetching and storing. Jobs and results are frozen records (bytes, strings,
+``Item``s): nothing but the job crosses the process boundary.
 
 ``parse_and_normalise`` is the job itself, pure: the same function runs inline or in a worker.
 """
@@ -25,23 +21,20 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from feedsvc.errors import ParseError
 from feedsvc.model import Item, Origin, ParsedFeed, RawEntry
 
 if TYPE_CHECKING:
-    import subprocess
-
     from feedsvc.normalise import SourceContext
     from feedsvc.outline import Outline
 
 log = logging.getLogger(__name__)
 
 POOL_MIN_SOURCES = 16            # a round with fewer remote sources parses in-process only
-POOL_AFTER_SECONDS = 1.0         # without a fork (``prestart``), worker processes start once the
-                                 # in-process parse thread has worked this long (CPU seconds) in
-                                 # a round: spawning one costs
+POOL_AFTER_SECONDS = 1.0         # worker processes start once the in-process parse thread has
+                                 # worked this long (CPU seconds) in a round: starting one costs
                                  # ~0.3 s of CPU, more than a round that parses a few dozen
                                  # changed feeds saves
 INLINE_SHARE = 0.3               # then this process parses up to this share of the jobs (when its
@@ -260,13 +253,7 @@ def worker_main() -> None:
     import feedsvc.normalise  # noqa: F401
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
-    _serve(sys.stdin.buffer, sys.stdout.buffer)
-
-
-def _serve(rd: BinaryIO, wr: BinaryIO) -> None:
-    """The worker's loop: a length-prefixed pickled job in, its result out, until ``rd`` ends."""
-    import pickle
-
+    rd, wr = sys.stdin.buffer, sys.stdout.buffer
     try:
         while True:
             head = rd.read(8)
@@ -300,20 +287,17 @@ class _Worker:
     tracker, a third process holding ~9 MB for the rest of this process's life, for semaphores a
     single worker fed through one pipe does not need.) Jobs are answered in the order sent."""
 
-    def __init__(self, proc: subprocess.Popen[bytes] | _Forked | None = None) -> None:
-        """``proc``: a worker already forked (``fork_worker``); else a new interpreter is spawned."""
-        if proc is None:
-            import subprocess
-            import sys
+    def __init__(self) -> None:
+        import subprocess
+        import sys
 
-            import feedsvc
+        import feedsvc
 
-            env = dict(os.environ)
-            src = os.path.dirname(os.path.dirname(os.path.abspath(feedsvc.__file__)))
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-            proc = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import worker_main; worker_main()"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.proc = proc
+        env = dict(os.environ)
+        src = os.path.dirname(os.path.dirname(os.path.abspath(feedsvc.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import worker_main; worker_main()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._pending: list[Future[ParseOutput]] = []
         self._dead = False                   # the reader saw the worker's output end
         self._lock = threading.Lock()        # guards both (held briefly, never while blocked)
@@ -388,81 +372,9 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        except TimeoutError:          # a forked worker (_Forked.wait)
-            self.proc.kill()
-            self.proc.wait()
         self._reader.join(timeout=10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
-
-
-class _Forked:
-    """A worker forked from this process, with the part of ``subprocess.Popen`` _Worker uses."""
-
-    def __init__(self, pid: int, stdin: BinaryIO, stdout: BinaryIO) -> None:
-        self.pid, self.stdin, self.stdout = pid, stdin, stdout
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = self.pid, 0
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.0005
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"parse worker {self.pid} did not stop")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        assert self.returncode is not None
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            try:
-                os.kill(self.pid, 9)
-            except ProcessLookupError:
-                pass
-
-
-def fork_worker() -> _Forked:
-    """Fork a parse worker from this process: ready in a millisecond, where spawning a new
-    interpreter costs ~0.3 s of CPU before its first job. Only while this process has a single
-    thread (a thread holding a lock at the fork would leave it held in the child forever); the
-    child keeps nothing of the parent but its two pipes and stderr (no store connection, no lock
-    file: an inherited open of sources.lock would keep the parent's locks alive after a kill -9),
-    imports the parse path on its first job, and leaves with ``os._exit``, running none of the
-    parent's exit handlers."""
-    if threading.active_count() != 1:
-        raise OSError("cannot fork: this process runs other threads")
-    job_r, job_w = os.pipe()
-    res_r, res_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                    # the child
-        code = 0
-        try:
-            import signal
-
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.dup2(job_r, 0)
-            os.dup2(res_w, 1)
-            os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
-            _serve(os.fdopen(0, "rb"), os.fdopen(1, "wb"))
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(job_r)
-    os.close(res_w)
-    return _Forked(pid, os.fdopen(job_w, "wb"), os.fdopen(res_r, "rb"))
 
 
 def default_workers() -> int:
@@ -511,24 +423,6 @@ class ParsePool:
             with self._lock:
                 self._broken = True
             return parse_and_normalise(job)
-
-    def prestart(self) -> bool:
-        """Fork the workers now, at the start of a round (``fork_worker``), if this process has
-        no other thread yet and the round may use them: then even a round of a few dozen changed
-        feeds parses on another core, where a spawned worker was worth its start-up only after a
-        second of parsing. Elsewhere (the daemon's threads, no fork) the pool starts as before."""
-        with self._lock:
-            if self.workers <= 0 or self._procs or self._closed or self._broken or not hasattr(os, "fork"):
-                return False
-        try:
-            forked = [fork_worker() for _ in range(self.workers)]   # every fork before any thread
-        except OSError:
-            return False
-        procs = [_Worker(f) for f in forked]
-        with self._lock:
-            self._procs = procs
-            self._inline_at_start = self._done_inline
-        return True
 
     def _parse_timed(self, job: ParseJob) -> ParseOutput:
         # CPU time of this thread, not wall time: in a busy round the parse thread also waits

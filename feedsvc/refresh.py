@@ -490,8 +490,6 @@ def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
     else:
         rt.pool.workers = default_workers() if remote >= POOL_MIN_SOURCES else 0
     workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
-    if remote >= POOL_MIN_SOURCES:
-        rt.pool.prestart()       # a fork, before this round starts its threads
     rt.defer_unchanged()
     try:
         rt.prefetch_states(s.name for s in chosen)
