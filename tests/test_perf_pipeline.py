@@ -365,3 +365,39 @@ def test_the_worker_leaves_when_its_parent_is_killed(tmp_path):
     else:
         os.kill(worker, 9)
         raise AssertionError("the parse worker outlived its parent")
+
+
+def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path):
+    """Issue 5: a round's cost follows what changed, not what is stored. Counted in SQLite's own
+    virtual-machine steps (a progress handler), not timed: one feed gaining one entry is stored
+    with about as many steps next to 60 other feeds as next to 5. A query that reaches for the
+    wrong index (every present item of every source, say) grows with the store and fails here."""
+    def steps_for_one_new_entry(n_sources: int) -> int:
+        d = tmp_path / f"n{n_sources}"
+        d.mkdir()
+        urls = [f"https://perf.example/{i}.xml" for i in range(n_sources)]
+        stories = {u: [_story(100 * i + n) for n in range(20)] for i, u in enumerate(urls)}
+        fetcher = FakeFetcher({u: rss(stories[u]).encode() for u in urls})
+        cfg = load_config(write_config(d, [{"name": f"s{i}", "url": u} for i, u in enumerate(urls)]))
+        clock = Clock(T0)
+        _run(cfg, fetcher, clock)
+        fetcher.bodies[urls[0]] = rss([_story(99999)] + stories[urls[0]]).encode()
+        clock.advance(hours=1)
+        rt = Runtime(cfg, fetcher=fetcher, clock=clock, parse_workers=0)
+        from feedsvc.refresh import refresh_source
+        try:
+            count = [0]
+
+            def tick() -> int:
+                count[0] += 1
+                return 0
+
+            rt.store().db.set_progress_handler(tick, 100)
+            outcome = refresh_source(rt, cfg.sources[0])
+            assert (outcome.status, outcome.new) == ("ok", 1)
+            return count[0]
+        finally:
+            rt.close()
+
+    small, big = steps_for_one_new_entry(5), steps_for_one_new_entry(60)
+    assert big <= small * 1.3 + 20, (small, big)
