@@ -70,6 +70,7 @@ class Runtime:
             max_bytes=config.fetch.max_bytes)
         self._local = threading.local()
         self._stores: list[Store] = []
+        self._migrated = False
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._deferred: list[SourceState] | None = None   # see ``save_unchanged``
@@ -82,7 +83,10 @@ class Runtime:
     def store(self) -> Store:
         st = getattr(self._local, "store", None)
         if st is None:
-            st = Store(store_path(self.config), write_lock=self._write_lock)
+            with self._lock:        # the first Store (made by __init__) creates the schema
+                migrate = not self._migrated
+                self._migrated = True
+            st = Store(store_path(self.config), write_lock=self._write_lock, migrate=migrate)
             self._local.store = st
             with self._lock:
                 self._stores.append(st)

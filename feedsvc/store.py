@@ -132,10 +132,12 @@ def item_from_json(text: str) -> Item:
 class Store:
     """The SQLite store. One instance per thread (connections are not shared)."""
 
-    def __init__(self, path: Path, write_lock: threading.Lock | None = None) -> None:
+    def __init__(self, path: Path, write_lock: threading.Lock | None = None, migrate: bool = True) -> None:
         """``write_lock``: shared by the Stores of one process (one per thread), so their write
         transactions queue on it instead of on SQLite's busy handler, which polls with sleeps of
-        up to 100 ms. Other processes still meet the busy handler."""
+        up to 100 ms. Other processes still meet the busy handler. ``migrate=False``: another
+        Store of this process has already created and checked the schema (a write transaction
+        of a dozen statements that every fetch thread's Store repeated to no effect)."""
         self.path = Path(path)
         self._write_lock = write_lock
         try:
@@ -149,7 +151,8 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA cache_size = -1024")   # 1 MiB a connection (one per fetch thread)
             self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            if migrate:
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"the store {self.path} cannot be opened ({exc}). If it is corrupt, move it aside "
