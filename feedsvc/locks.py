@@ -104,6 +104,7 @@ class SourceLocks:
         self._mutex = threading.Lock()
         self._names: dict[str, threading.Lock] = {}
         self._files: dict[str, FileLock] = {}
+        self._ofd = _OFD is not None     # False once the filesystem refused an OFD lock
 
     def acquire(self, name: str, timeout: float, poll: float = 0.05) -> bool:
         """Take ``name``'s lock, waiting up to ``timeout`` s (LockTimeout after). Returns whether
@@ -115,28 +116,36 @@ class SourceLocks:
         if waited and not local.acquire(timeout=timeout):
             raise LockTimeout(f"source {name} is being refreshed by another thread of this process")
         try:
-            if _OFD is None:
-                lock = FileLock(self.dir / f"source-{name}.lock")
-                lock.acquire(timeout=max(0.0, deadline - time.monotonic()), poll=poll)
-                self._files[name] = lock
-                return waited or lock.waited
-            offset = _offset(name)
-            fd = self._open()
-            while not _range(fd, fcntl.F_WRLCK, offset):
-                waited = True
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"source {name} is held by another feedsvc process "
-                                      f"({self.dir / 'sources.lock'})")
-                time.sleep(poll)
-            return waited
+            if self._ofd:
+                try:
+                    return self._acquire_range(name, deadline, poll) or waited
+                except OSError:      # e.g. a filesystem without OFD locks (ENOLCK, EINVAL)
+                    self._ofd = False
+            lock = FileLock(self.dir / f"source-{name}.lock")
+            lock.acquire(timeout=max(0.0, deadline - time.monotonic()), poll=poll)
+            self._files[name] = lock
+            return waited or lock.waited
         except BaseException:
             local.release()
             raise
 
+    def _acquire_range(self, name: str, deadline: float, poll: float) -> bool:
+        offset = _offset(name)
+        fd = self._open()
+        waited = False
+        while not _range(fd, fcntl.F_WRLCK, offset):
+            waited = True
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"source {name} is held by another feedsvc process "
+                                  f"({self.dir / 'sources.lock'})")
+            time.sleep(poll)
+        return waited
+
     def release(self, name: str) -> None:
         try:
-            if _OFD is None:
-                self._files.pop(name).release()
+            held = self._files.pop(name, None)
+            if held is not None:
+                held.release()
             else:
                 _range(self._open(), fcntl.F_UNLCK, _offset(name))
         finally:

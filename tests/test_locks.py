@@ -204,3 +204,21 @@ def test_states_in_one_query_equal_each_read_alone(tmp_path):
         assert every["b"] == st.state("b") and every["b"].item_count == 0
     finally:
         st.close()
+
+
+def test_without_ofd_locks_each_source_has_a_lock_file(tmp_path):
+    """Where the system has no open-file-description locks (or the filesystem refuses them),
+    each source is locked through a file of its own, with the same exclusion."""
+    first, second = SourceLocks(tmp_path), SourceLocks(tmp_path)
+    first._ofd = second._ofd = False
+    try:
+        assert first.acquire("alpha", timeout=1) is False
+        assert (tmp_path / "locks" / "source-alpha.lock").is_file()
+        with pytest.raises(LockTimeout, match="alpha"):
+            second.acquire("alpha", timeout=0.2)
+        first.release("alpha")
+        assert second.acquire("alpha", timeout=1) is False
+        second.release("alpha")
+    finally:
+        first.close()
+        second.close()
