@@ -502,7 +502,7 @@ class Store:
             self.set_meta("purge_limit", str(per_source))
         else:
             over = [src for (src,) in self.db.execute("SELECT source FROM purge_due").fetchall()
-                    if self.db.execute("SELECT COUNT(*) FROM item WHERE source = ?", (src,)).fetchone()[0] > per_source]
+                    if self.count_items(src) > per_source]
         for src in over:
             n += self.db.execute(
                 "DELETE FROM item WHERE present = 0 AND pk IN (SELECT pk FROM item WHERE source = ? "
