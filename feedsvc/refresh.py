@@ -20,15 +20,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedsvc import __version__
 from feedsvc.config import Config, Source
 from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, SourceLocks, publish_lock
-from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
+from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState, StoredItem
 from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
 from feedsvc.store import Store
+
+if TYPE_CHECKING:
+    from feedsvc.curate import Curated
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -392,10 +396,16 @@ class PublishResult:
 def publish(rt: Runtime, force: bool = False) -> PublishResult:
     """Render the outputs from the store and write the files that changed (under the publish lock).
 
-    Rendering is skipped when nothing it reads changed since the last publish (the store's
-    generation, the config, the feeds' titles and links, the feedsvc version) and every file it
-    wrote is still there: an unchanged round then costs a few queries, not a render of every
-    output. ``force`` renders anyway (``feedsvc publish``); unchanged bytes are still not rewritten."""
+    Rendering is skipped, as long as every file the last publish wrote is still there, when
+    nothing it reads changed since then. Two checks, the cheap one first:
+
+    - the store's generation, the config, the feeds' titles and links and the feedsvc version are
+      the same: an unchanged round costs a few queries;
+    - else the published selection itself (the items chosen for every feed, and the local
+      article pages) is the same as last time, e.g. when the new items are all older than the
+      newest ``output.max_items``: the round costs reading that selection, not a render.
+
+    ``force`` renders anyway (``feedsvc publish``); unchanged bytes are still not rewritten."""
     cfg = rt.config
     lock = publish_lock(cfg.state_dir)
     lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
@@ -409,30 +419,31 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
         now = rt.clock()
         fingerprint = _publish_fingerprint(cfg, store.generation(), meta, now)
         last = store.get_meta("published")
-        warnings: list[str] = []
-        if not force and last is not None:
-            last_fp, _, last_files = last.partition("\n")
-            if last_fp == fingerprint and all((cfg.output.dir / rel).is_file()
-                                              for rel in last_files.split("\n") if rel):
-                if cfg.site.websub_hub:      # pings that failed before are retried anyway
-                    from feedsvc import websub
-
-                    warnings = websub.notify(cfg.site.websub_hub, [], cfg.state_dir)
-                return PublishResult(written=(), items=int(store.get_meta("published_items") or 0),
-                                     warnings=tuple(warnings))
+        last_fp, _, last_files = (last or "").partition("\n")
+        unchanged = (not force and last is not None
+                     and all((cfg.output.dir / rel).is_file() for rel in last_files.split("\n") if rel))
+        if unchanged and last_fp == fingerprint:
+            return _not_rendered(cfg, int(store.get_meta("published_items") or 0))
         from feedsvc.curate import gather
-        from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
 
         chosen = gather(store.newest, cfg, now)   # filters and limits (curate.py)
         items = chosen.combined
         local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
         pages = store.pages(sorted(local))
+        selection = _selection_fingerprint(cfg, meta, chosen, pages)
+        if unchanged and store.get_meta("published_selection") == selection:
+            with store.transaction():   # the next round with nothing new takes the cheap check
+                store.set_meta("published", fingerprint + "\n" + last_files)
+            return _not_rendered(cfg, len(items))
+        from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
+
         files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
-        previous = last.partition("\n")[2].split("\n") if last else ()
-        written = write_all(cfg.output.dir, files, previous)
+        written = write_all(cfg.output.dir, files, last_files.split("\n") if last else ())
         with store.transaction():
             store.set_meta("published", fingerprint + "\n" + "\n".join(sorted(files)))
             store.set_meta("published_items", str(len(items)))
+            store.set_meta("published_selection", selection)
+        warnings: list[str] = []
         if cfg.site.websub_hub:          # changed feeds (and pings still pending) go to the hub
             from feedsvc import websub
 
@@ -445,14 +456,38 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
     return PublishResult(written=tuple(written), items=len(items), warnings=tuple(warnings))
 
 
+def _not_rendered(cfg: Config, items: int) -> PublishResult:
+    """The outputs are already what a render would give: nothing is written, and only the hub
+    pings that failed before are retried."""
+    log.debug("outputs unchanged since the last publish: not rendered")
+    warnings: list[str] = []
+    if cfg.site.websub_hub:
+        from feedsvc import websub
+
+        warnings = websub.notify(cfg.site.websub_hub, [], cfg.state_dir)
+    return PublishResult(written=(), items=items, warnings=tuple(warnings))
+
+
 def _publish_fingerprint(cfg: Config, generation: int, meta: dict[str, tuple[str | None, str | None]],
                          now: datetime) -> str:
     """What the rendered outputs depend on, besides the store's items (its generation): the
     config, the feeds' own titles and links, and — only when some source has a max_age, which
     hides items as time passes — the day."""
-    h = hashlib.sha256()
     day = now.date().isoformat() if any(s.max_age for s in cfg.sources) else ""
-    for part in (__version__, repr(cfg), str(generation), repr(sorted(meta.items())), day):
+    return _digest(__version__, repr(cfg), str(generation), repr(sorted(meta.items())), day)
+
+
+def _selection_fingerprint(cfg: Config, meta: dict[str, tuple[str | None, str | None]],
+                           chosen: Curated, pages: list[StoredItem]) -> str:
+    """Everything ``render_all`` reads: the config, the feeds' titles and links, and the chosen
+    items and pages with every field and date (a dataclass repr is exact and stable)."""
+    return _digest(__version__, repr(cfg), repr(sorted(meta.items())), repr(chosen.combined),
+                   repr(chosen.topics), repr(pages))
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()

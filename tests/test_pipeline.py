@@ -615,6 +615,32 @@ def test_items_outlive_their_feed_until_retention_and_a_purge_is_published_at_on
     assert "nothing changed" in r.stdout and mtimes(tmp_path / "public") == before
 
 
+def test_new_items_below_the_published_newest_are_stored_without_a_render(tmp_path, feed_server):
+    start = time.time()
+
+    def story(n: int, days_ago: int) -> dict:
+        return {"title": f"Story {n}", "link": f"https://a.example/{n}", "guid": f"g{n}",
+                "date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(start - days_ago * 86400))}
+
+    url = feed_server.add("/a.xml", rss([story(1, 1), story(2, 2)]))
+    write_config(tmp_path, [{"name": "a", "url": url}], output={"max_items": 2})
+    refresh(tmp_path)
+    before = mtimes(tmp_path / "public")
+    # an older story arrives: stored, but the newest two are the same, so nothing is rendered
+    feed_server.add("/a.xml", rss([story(1, 1), story(2, 2), story(3, 5)]))
+    r = cli("-vv", "refresh", cwd=tmp_path)
+    assert r.returncode == 0 and "1 new" in r.stdout and "nothing changed" in r.stdout
+    assert "not rendered" in r.stderr and mtimes(tmp_path / "public") == before
+    # a newer one is rendered at once, and the older one stays stored behind it
+    feed_server.add("/a.xml", rss([story(4, 0), story(1, 1), story(2, 2), story(3, 5)]))
+    r = cli("-vv", "refresh", cwd=tmp_path)
+    assert "1 new" in r.stdout and "not rendered" not in r.stderr
+    assert published(tmp_path / "public").titles() == ["Story 4", "Story 1"]
+    write_config(tmp_path, [{"name": "a", "url": url}], output={"max_items": 4})
+    refresh(tmp_path)
+    assert published(tmp_path / "public").titles() == ["Story 4", "Story 1", "Story 2", "Story 3"]
+
+
 # ---- in process, with an injected clock and a fake of our own Fetcher -----------------------------
 
 def test_undated_remote_items_get_the_time_first_seen_stored_once(tmp_path):
