@@ -331,6 +331,26 @@ def test_a_job_that_fails_in_the_worker_fails_alone():
     assert p.worker_pids == []
 
 
+def test_jobs_are_parsed_in_process_while_the_worker_starts():
+    """A worker takes ~0.3 s to import the parse path: jobs sent to it meanwhile would wait (and
+    their fetch threads with them), so they are parsed here until it says it is ready."""
+    def job(n: int) -> pool.ParseJob:
+        return pool.ParseJob(source="s", content=rss([_story(n)]).encode(), url=URL, feed_url=URL,
+                             site_url="https://site.example/", now=T0)
+
+    p = pool.ParsePool(1, after_seconds=1e-9)
+    try:
+        assert [i.title for i in p.run(job(1)).items] == ["Story 1"] and not p.worker_pids
+        # the parse thread has now worked long enough: the worker starts, this job is parsed here
+        assert [i.title for i in p.run(job(2)).items] == ["Story 2"]
+        assert p.worker_pids and p.in_workers == 0
+        assert p._procs[0].ready.wait(30), "the worker never became ready"
+        assert [i.title for i in p.run(job(3)).items] == ["Story 3"] and p.in_workers == 1
+    finally:
+        p.close()
+    assert p.worker_pids == []
+
+
 def test_the_worker_leaves_when_its_parent_is_killed(tmp_path):
     """kill -9 of a refreshing process leaves no parse worker behind: the worker's input ends,
     and it exits."""
