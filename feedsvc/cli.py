@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from feedsvc import __version__
+from feedsvc import __version__, memory
 from feedsvc.config import Config, default_config_path, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, PublishError
 from feedsvc.model import SourceOutcome
@@ -99,6 +99,7 @@ def setup_logging(verbose: int, quiet: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    memory.cap_arenas()             # before any thread starts
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", 0) or 0

@@ -421,3 +421,38 @@ def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path
 
     small, big = steps_for_one_new_entry(5), steps_for_one_new_entry(60)
     assert big <= small * 1.3 + 20, (small, big)
+
+
+def test_a_round_closes_the_store_connections_of_its_fetch_threads(tmp_path):
+    """Each fetch thread opens its own connection to the store (with ~1 MB of page cache); once
+    the round's threads have ended their connections are closed, not kept until the Runtime is."""
+    bodies = _many_sources(12)
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
+                                   fetch={"workers": 4}))
+    rt = Runtime(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=0)
+    opened: list[object] = []
+    real_store = rt.store
+
+    def store():
+        st = real_store()
+        if st not in opened:
+            opened.append(st)
+        return st
+
+    rt.store = store
+    try:
+        for full in (False, True):
+            rep = refresh(rt, cfg.sources, full=full)
+            assert not rep.failed and len(published(tmp_path / "public").titles()) == 50
+            assert [st for _, st in rt._stores] == [opened[0]]      # the calling thread's only
+        closed = opened[1:]
+        assert len(closed) >= 2
+        for st in closed:          # really closed: sqlite3 refuses to use them
+            try:
+                st.db.execute("SELECT 1")
+            except Exception as exc:
+                assert "closed" in str(exc)
+            else:
+                raise AssertionError("a fetch thread's connection is still open")
+    finally:
+        rt.close()
