@@ -307,7 +307,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", "from feedsvc.pool import worker_main; worker_main()"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._pending: list[Future[ParseOutput]] = []
-        self.ready = threading.Event()       # the worker has imported the parse path (~0.3 s)
+        self.ready = threading.Event()       # the worker has imported the parse path (0.1-0.3 s)
         self._dead = False                   # the reader saw the worker's output end
         self._lock = threading.Lock()        # guards both (held briefly, never while blocked)
         self._send = threading.Lock()        # one job written at a time, in the order queued
@@ -477,7 +477,7 @@ class ParsePool:
                     self._broken = True
                     return None
                 self._inline_at_start = self._done_inline
-            # a worker gets jobs once it has started (~0.3 s): a job sent sooner would wait for
+            # a worker gets jobs once it has started (0.1-0.3 s): a job sent sooner would wait for
             # it, and so would its fetch thread (after_seconds=0, every job to the workers, waits)
             ready = [w for w in self._procs if w.ready.is_set()]
             use_thread = not self._procs or (not ready and self.after_seconds > 0) or (
