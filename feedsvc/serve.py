@@ -13,6 +13,7 @@ import gzip
 import logging
 import os
 import socket
+import sys
 import threading
 from collections import OrderedDict
 from email.utils import formatdate, parsedate_to_datetime
@@ -213,15 +214,29 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up mid-request is its own business (a debug line); anything else is
+        one line in the log. Never socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        host = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("%s: connection closed by the client (%s)", host, exc)
+        else:
+            log.error("serving a request from %s failed: %s: %s", host, type(exc).__name__, exc)
+            log.debug("traceback", exc_info=True)
+
+
 class StaticServer:
     """A threaded server for ``root``; ``start()`` in the background, ``stop()`` to end it."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(root))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), make_handler(root))
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: threading.Thread | None = None
 

@@ -135,6 +135,24 @@ def test_symlink_out_of_the_output_dir_is_not_served(site):
     assert requests.get(server.url + "leak.xml").status_code == 404
 
 
+def test_a_client_that_hangs_up_gets_a_log_line_not_a_traceback(site, capsys, caplog):
+    import logging
+    import struct
+
+    server, _ = site
+    caplog.set_level(logging.DEBUG, logger="feedsvc.serve")
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    s.sendall(b"GET /atom.xml HT")                     # half a request line, then a reset
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    deadline = time.monotonic() + 10
+    while "connection closed by the client" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "connection closed by the client" in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
+    assert requests.get(server.url + "atom.xml", timeout=5).status_code == 200   # still serving
+
+
 def test_feedsvc_serve_command(tmp_path):
     cfg = write_config(tmp_path, [{"name": "a", "path": "articles"}])
     (tmp_path / "public").mkdir()
