@@ -6,9 +6,10 @@
 
 Drives ../shared/bench/run.sh (override with --harness or $FEEDSVC_BENCH) with this checkout's
 ``feedsvc`` first on PATH (installed as a wheel in a venv of its own, see ``install``), twice:
-the timed pass runs plain ``feedsvc`` beside the floor; the memory pass (skip it with --no-memory) runs the same three
-rounds of feedsvc alone wrapped in benchmarks/peakmem.py, so the memory of every feedsvc process
-is counted (the harness's own figure is the largest single process). The wrapper is a Python
+the timed pass runs plain ``feedsvc`` beside the floor; the memory pass (skip it with
+--no-memory) runs the same three rounds of feedsvc alone wrapped in benchmarks/peakmem.py, so
+the memory of every feedsvc process is counted (the harness's own figure is the largest single
+process). The wrapper is a Python
 process sampling /proc every 20 ms: it costs ~0.1 s a round, a fifth of a 200-feed warm round,
 so its rounds are never the timed ones. Then prints the table: wall seconds per round, each as a
 ratio to the network floor of the same run, peak RSS of the largest process, and the summed RSS /

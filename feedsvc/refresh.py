@@ -20,19 +20,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from feedsvc import __version__, memory
 from feedsvc.config import Config, Source
 from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
 from feedsvc.fetch import Fetcher, HttpFetcher
 from feedsvc.locks import LockTimeout, SourceLocks, publish_lock
-from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState, StoredItem
+from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
 from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
 from feedsvc.store import Store
-
-if TYPE_CHECKING:
-    from feedsvc.curate import Curated
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -426,12 +422,13 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
             store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
         meta = store.feed_meta()
         now = rt.clock()
-        fingerprint = _publish_fingerprint(cfg, store.generation(), meta, now)
+        context = _digest(__version__, repr(cfg), repr(sorted(meta.items())))
+        fingerprint = _publish_fingerprint(cfg, context, store.generation(), now)
         last = store.get_meta("published")
         last_fp, _, last_files = (last or "").partition("\n")
-        unchanged = (not force and last is not None
-                     and all((cfg.output.dir / rel).is_file() for rel in last_files.split("\n") if rel))
-        if unchanged and last_fp == fingerprint:
+        may_skip = (not force and last is not None
+                    and all((cfg.output.dir / rel).is_file() for rel in last_files.split("\n") if rel))
+        if may_skip and last_fp == fingerprint:
             return _not_rendered(cfg, int(store.get_meta("published_items") or 0))
         from feedsvc.curate import gather
 
@@ -439,8 +436,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
         items = chosen.combined
         local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
         pages = store.pages(sorted(local))
-        selection = _selection_fingerprint(cfg, meta, chosen, pages)
-        if unchanged and store.get_meta("published_selection") == selection:
+        selection = _digest(context, repr(chosen.combined), repr(chosen.topics), repr(pages))
+        if may_skip and store.get_meta("published_selection") == selection:
             with store.transaction():   # the next round with nothing new takes the cheap check
                 store.set_meta("published", fingerprint + "\n" + last_files)
             return _not_rendered(cfg, len(items))
@@ -477,21 +474,14 @@ def _not_rendered(cfg: Config, items: int) -> PublishResult:
     return PublishResult(written=(), items=items, warnings=tuple(warnings))
 
 
-def _publish_fingerprint(cfg: Config, generation: int, meta: dict[str, tuple[str | None, str | None]],
-                         now: datetime) -> str:
-    """What the rendered outputs depend on, besides the store's items (its generation): the
-    config, the feeds' own titles and links, and — only when some source has a max_age, which
-    hides items as time passes — the day."""
+def _publish_fingerprint(cfg: Config, context: str, generation: int, now: datetime) -> str:
+    """What the rendered outputs depend on: the ``context`` (the feedsvc version, the config, the
+    feeds' own titles and links), the store's items (its generation), and — only when some
+    source has a max_age, which hides items as time passes — the day. The second check,
+    ``selection``, digests the same context with the chosen items and pages themselves (every
+    field and date: a dataclass repr is exact and stable) in place of the generation."""
     day = now.date().isoformat() if any(s.max_age for s in cfg.sources) else ""
-    return _digest(__version__, repr(cfg), str(generation), repr(sorted(meta.items())), day)
-
-
-def _selection_fingerprint(cfg: Config, meta: dict[str, tuple[str | None, str | None]],
-                           chosen: Curated, pages: list[StoredItem]) -> str:
-    """Everything ``render_all`` reads: the config, the feeds' titles and links, and the chosen
-    items and pages with every field and date (a dataclass repr is exact and stable)."""
-    return _digest(__version__, repr(cfg), repr(sorted(meta.items())), repr(chosen.combined),
-                   repr(chosen.topics), repr(pages))
+    return _digest(context, str(generation), day)
 
 
 def _digest(*parts: str) -> str:
