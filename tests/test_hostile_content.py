@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import feedparser
-import pytest
 from lxml import etree
 
 from conftest import rss, write_config

@@ -13,7 +13,7 @@ from lxml import etree
 from feedsvc.model import Enclosure, Origin, Person
 from feedsvc.normalise import (SourceContext, content_hash, is_iri, normalise, normalise_origin,
                                plain_text, published_id, sanitise_html)
-from helpers_feedsvc import T0, ctx, item, raw_entry
+from helpers_feedsvc import T0, item, raw_entry
 
 XML_CHARS = re.compile("^[\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
 

@@ -5,13 +5,11 @@ line (exit 2, no traceback)."""
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from conftest import rss, write_config
 from feedsvc.config import NAME_RE, load_config
-from feedsvc.errors import ConfigError
 from feedsvc.opml import OpmlError, parse_opml
 from helpers_feedsvc import cli, published
 
