@@ -52,7 +52,7 @@ def main() -> None:
     child = textwrap.dedent("""
         import resource, sys
         from pathlib import Path
-        from feedsvc.fetch import HttpFetcher
+        from feedsvc.sources.fetch import HttpFetcher
         from feedsvc.errors import FetchError
         f = HttpFetcher("bench", Path("."), max_bytes=10 * 1024 * 1024)
         outcome = "baseline"

@@ -1,5 +1,5 @@
 """``python -m feedsvc``."""
 
-from feedsvc.cli import main
+from feedsvc.app.cli import main
 
 raise SystemExit(main())

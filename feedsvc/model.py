@@ -120,6 +120,13 @@ class StoredItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """What the store remembers of an entry normalised before."""
+    key: str                     # its entry key
+    dedup_keys: tuple[str, ...]  # its dedup keys (before decide drops the ambiguous ones)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceState:
     """Per-source fetch state kept in the store."""
     name: str

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from feedsvc.serve import StaticServer  # noqa: E402
+from feedsvc.app.serve import StaticServer  # noqa: E402
 
 WIDTHS = ((1200, 1600), (400, 1400))
 

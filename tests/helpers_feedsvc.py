@@ -20,7 +20,7 @@ from lxml import etree
 
 from conftest import REPO, run_cli
 from feedsvc.model import Enclosure, FetchResult, Origin, Person, RawEntry, StoredItem
-from feedsvc.normalise import SourceContext, normalise
+from feedsvc.items.normalise import SourceContext, normalise
 
 ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/elements/1.1/"

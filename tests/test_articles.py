@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import REPO
-from feedsvc.articles import ArticleSkipped, decode_text, page_path, parse_article, scan
+from feedsvc.sources.articles import ArticleSkipped, decode_text, page_path, parse_article, scan
 
 SAMPLE = REPO / "articles" / "liaison-office.txt"
 

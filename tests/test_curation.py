@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import rss, write_config
 from feedsvc.config import parse_config
-from feedsvc.curate import gather, select
+from feedsvc.output.curate import gather, select
 from feedsvc.model import Person
 from helpers_feedsvc import ATOM, T0, cli, item, published, stored
 

@@ -8,7 +8,7 @@ from lxml import html as lxml_html
 
 from conftest import rss, write_config
 from feedsvc.config import load_config
-from feedsvc.refresh import Runtime
+from feedsvc.app.engine import Runtime
 from helpers_feedsvc import ATOM, cli, published
 
 BODY = ("<p>The harbour bridge reopened on Monday after eight months of repairs. Volunteers from the "

@@ -20,7 +20,7 @@ import pytest
 from lxml import etree
 
 from conftest import rss, run_cli, write_config
-from feedsvc.daemon import STOP_GRACE
+from feedsvc.app.daemon import STOP_GRACE
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from feedsvc.dedup import Action, Known, Snapshot, canonical_link, decide, dedup_keys
+from feedsvc.items.decide import Action, Known, Snapshot, decide
+from feedsvc.items.keys import canonical_link, dedup_keys
 from helpers_feedsvc import T0, item
 
 # ---- canonical links ----------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_updated_field_alone_does_not_make_an_update():
 
 # ---- content fingerprints (issue 7) ----------------------------------------------------------------
 
-from feedsvc.dedup import FP_CHARS, fingerprint, match_keys  # noqa: E402
+from feedsvc.items.keys import FP_CHARS, fingerprint, match_keys  # noqa: E402
 
 WORDS = ["river", "planet", "garden", "update", "release", "kernel", "python", "volunteer", "bridge",
          "market", "winter", "harbour", "signal", "library", "council", "train", "orchard", "museum"]

@@ -21,10 +21,12 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc import fastparse, parse
+from feedsvc.parsing import fast as fastparse
+
+from feedsvc.parsing import document as parse
 from feedsvc.errors import ParseError
 from feedsvc.model import Origin, ParsedFeed
-from feedsvc.normalise import SourceContext, normalise
+from feedsvc.items.normalise import SourceContext, normalise
 
 from conftest import CORPUS, corpus_files
 

@@ -14,8 +14,8 @@ import feedsvc
 from conftest import rss, write_config
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
-from feedsvc.fetch import HttpFetcher
-from feedsvc.refresh import Runtime, refresh
+from feedsvc.sources.fetch import HttpFetcher
+from feedsvc.app.engine import Runtime, refresh
 
 FEED = rss([{"title": "One", "link": "https://e.org/1", "guid": "g1"}])
 

@@ -14,7 +14,7 @@ from lxml import etree
 
 from conftest import rss, write_config
 from feedsvc.config import load_config
-from feedsvc.refresh import Runtime, refresh
+from feedsvc.app.engine import Runtime, refresh
 
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import rss, run_cli, write_config
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
-from feedsvc.fetch import HttpFetcher
-from feedsvc.refresh import Runtime, backoff_seconds, effective_interval, refresh_source
+from feedsvc.sources.fetch import HttpFetcher
+from feedsvc.app.engine import Runtime, backoff_seconds, effective_interval, refresh_source
 
 MiB = 1024 * 1024
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from feedsvc.config import load_config
-from feedsvc.locks import LockTimeout, SourceLocks
-from feedsvc.refresh import Runtime, refresh, store_path
-from feedsvc.store import Store
+from feedsvc.storage.locks import LockTimeout, SourceLocks
+from feedsvc.app.engine import Runtime, refresh, store_path
+from feedsvc.storage.sqlite import Store
 from helpers_feedsvc import Clock, FakeFetcher, T0
 
 from conftest import rss, write_config
@@ -34,8 +34,8 @@ HOLDER = textwrap.dedent("""
     import sys
     from dataclasses import replace
     from pathlib import Path
-    from feedsvc.locks import SourceLocks
-    from feedsvc.store import Store
+    from feedsvc.storage.locks import SourceLocks
+    from feedsvc.storage.sqlite import Store
     state_dir, db, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     locks = SourceLocks(state_dir)
     locks.acquire(name, timeout=10)
@@ -156,7 +156,7 @@ def test_a_source_whose_lock_was_waited_for_is_fetched_with_the_holders_state(tm
             releaser = threading.Timer(2.0, _say, (proc, "release", "released"))
             releaser.start()
             try:
-                from feedsvc.refresh import refresh_source
+                from feedsvc.app.engine import refresh_source
                 outcome = refresh_source(rt, cfg.sources[0])   # waits for the holder
             finally:
                 releaser.join(15)

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from lxml import etree
 
 from feedsvc.model import Enclosure, Origin, Person
-from feedsvc.normalise import (SourceContext, content_hash, is_iri, normalise, normalise_origin,
+from feedsvc.items.normalise import (SourceContext, content_hash, is_iri, normalise, normalise_origin,
                                plain_text, published_id, sanitise_html)
 from helpers_feedsvc import T0, item, raw_entry
 
@@ -205,7 +205,7 @@ def test_plain_text_of_nothing():
 
 # ---- from feed bytes (parse → normalise) ---------------------------------------------------------
 
-from feedsvc.parse import parse_feed  # noqa: E402
+from feedsvc.parsing.document import parse_feed  # noqa: E402
 
 FEED_URL = "https://host.example/blog/feed.xml"
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import rss, write_config
 from feedsvc.config import NAME_RE, load_config
-from feedsvc.opml import OpmlError, parse_opml
+from feedsvc.config.opml import OpmlError, parse_opml
 from helpers_feedsvc import cli, published
 
 READER_EXPORT = """\

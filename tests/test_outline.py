@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from feedsvc import outline as outline_mod
+from feedsvc.parsing import outline as outline_mod
 from feedsvc.errors import ParseError
-from feedsvc.parse import parse_document, unwrap
-from feedsvc.pool import ParseJob, Seen, parse_and_normalise
+from feedsvc.parsing.document import parse_document, unwrap
+from feedsvc.model import Seen
+from feedsvc.parsing.incremental import ParseJob, parse_and_normalise
 
 from conftest import CORPUS, corpus_files
 

@@ -16,8 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from feedsvc.config import load_config
-from feedsvc.refresh import Runtime, refresh
-from feedsvc import fastparse, parse, pool
+from feedsvc.app.engine import Runtime, refresh
+from feedsvc.app import workers as pool_mod
+from feedsvc.parsing.incremental import ParseJob
+from feedsvc.parsing import fast as fastparse
+from feedsvc.parsing import document as parse
 from helpers_feedsvc import Clock, FakeFetcher, T0, published
 
 from conftest import rss, write_config
@@ -54,7 +57,7 @@ def test_unchanged_entries_are_not_normalised_again_and_give_the_same_feed(tmp_p
     assert rep.outcomes[0].new == 20
 
     normalised: list[str] = []
-    import feedsvc.normalise as nm
+    import feedsvc.items.normalise as nm
     orig = nm.normalise_all
 
     def counting(entries, ctx, now):
@@ -184,7 +187,7 @@ def test_scan_lists_what_the_walk_listed(tmp_path):
     """The scandir scan: nested and symlinked (inside) directories, hidden ones and backups
     skipped, a symlink leading out reported, relative paths through the link as written."""
     import os
-    from feedsvc import articles
+    from feedsvc.sources import articles
 
     root = tmp_path / "arts"
     (root / "a" / "b").mkdir(parents=True)
@@ -286,7 +289,7 @@ def test_a_round_where_nothing_changed_still_records_each_attempt(tmp_path):
     new attempt afterwards, and a deferred write never rolls back a later one from elsewhere."""
     from dataclasses import replace
 
-    from feedsvc.store import Store
+    from feedsvc.storage.sqlite import Store
 
     bodies = _many_sources(3)
     cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)]))
@@ -314,11 +317,11 @@ def test_a_job_that_fails_in_the_worker_fails_alone():
     worker lives on and parses the next job."""
     import pytest
 
-    good = pool.ParseJob(source="s", content=rss([_story(1)]).encode(), url=URL, feed_url=URL,
+    good = ParseJob(source="s", content=rss([_story(1)]).encode(), url=URL, feed_url=URL,
                          site_url="https://site.example/", now=T0)
-    bad = pool.ParseJob(source="s", content=None, url=URL, feed_url=URL,  # type: ignore[arg-type]
+    bad = ParseJob(source="s", content=None, url=URL, feed_url=URL,  # type: ignore[arg-type]
                         site_url="https://site.example/", now=T0)
-    p = pool.ParsePool(1, after_seconds=0.0)     # every job to the worker
+    p = pool_mod.ParsePool(1, after_seconds=0.0)     # every job to the worker
     try:
         with pytest.raises(RuntimeError, match="in the parse worker: TypeError"):
             p.run(bad)
@@ -334,11 +337,11 @@ def test_a_job_that_fails_in_the_worker_fails_alone():
 def test_jobs_are_parsed_in_process_while_the_worker_starts():
     """A worker takes ~0.3 s to import the parse path: jobs sent to it meanwhile would wait (and
     their fetch threads with them), so they are parsed here until it says it is ready."""
-    def job(n: int) -> pool.ParseJob:
-        return pool.ParseJob(source="s", content=rss([_story(n)]).encode(), url=URL, feed_url=URL,
+    def job(n: int) -> ParseJob:
+        return ParseJob(source="s", content=rss([_story(n)]).encode(), url=URL, feed_url=URL,
                              site_url="https://site.example/", now=T0)
 
-    p = pool.ParsePool(1, after_seconds=1e-9)
+    p = pool_mod.ParsePool(1, after_seconds=1e-9)
     try:
         assert [i.title for i in p.run(job(1)).items] == ["Story 1"] and not p.worker_pids
         # the parse thread has now worked long enough: the worker starts, this job is parsed here
@@ -363,10 +366,11 @@ def test_the_worker_leaves_when_its_parent_is_killed(tmp_path):
     script.write_text(
         "import os, signal, sys\n"
         "from datetime import datetime, timezone\n"
-        "from feedsvc import pool\n"
+        "from feedsvc.app import workers as pool_mod\n"
+        "from feedsvc.parsing.incremental import ParseJob\n"
         f"body = {rss([_story(1)]).encode()!r}\n"
-        "p = pool.ParsePool(1, after_seconds=0.0)\n"
-        "p.run(pool.ParseJob(source='s', content=body, url='https://x.example/f', feed_url='https://x.example/f',\n"
+        "p = pool_mod.ParsePool(1, after_seconds=0.0)\n"
+        "p.run(ParseJob(source='s', content=body, url='https://x.example/f', feed_url='https://x.example/f',\n"
         "                    site_url='https://site.example/', now=datetime.now(timezone.utc)))\n"
         "print(p.worker_pids[0], flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
@@ -404,7 +408,7 @@ def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path
         fetcher.bodies[urls[0]] = rss([_story(99999)] + stories[urls[0]]).encode()
         clock.advance(hours=1)
         rt = Runtime(cfg, fetcher=fetcher, clock=clock, parse_workers=0)
-        from feedsvc.refresh import refresh_source
+        from feedsvc.app.engine import refresh_source
         try:
             count = [0]
 

@@ -13,9 +13,11 @@ from hypothesis import given, settings, strategies as st
 
 from feedsvc.config import Site
 from feedsvc.model import Enclosure, Origin, Person, StoredItem
-from feedsvc.normalise import SourceContext, normalise
-from feedsvc.publish import (SourceInfo, render_atom, render_atom_and_rss, render_page, render_rss,
-                             write_all, write_if_changed)
+from feedsvc.items.normalise import SourceContext, normalise
+from feedsvc.output.render.common import SourceInfo
+from feedsvc.output.render.feeds import render_atom, render_atom_and_rss, render_rss
+from feedsvc.output.render.html import render_page
+from feedsvc.output.write import write_all, write_if_changed
 from helpers_feedsvc import ATOM, CONTENT, DC, T0, ctx, from_bytes, item, parse_xml, raw_entry, stored
 
 SITE = Site(title="Test Planet", url="http://127.0.0.1:8080/", id="tag:planet.example,2024:feed",
@@ -281,7 +283,9 @@ def test_any_input_text_renders_valid_json_html_and_opml(title, body, author):
     import lxml.html
 
     from feedsvc.config import Source
-    from feedsvc.publish import render_index, render_json, render_opml
+    from feedsvc.output.render.html import render_index
+    from feedsvc.output.render.json_feed import render_json
+    from feedsvc.output.render.opml import render_opml
 
     it = normalise(raw_entry(guid=title or None, title=title, content=body, summary=body,
                              authors=(Person(author or "x"),), published=T0), ctx(title=author), T0)
@@ -296,7 +300,7 @@ def test_any_input_text_renders_valid_json_html_and_opml(title, body, author):
 
 def test_the_stylesheet_instruction_goes_after_the_xml_declaration():
     from feedsvc.errors import PublishError
-    from feedsvc.publish import with_stylesheet
+    from feedsvc.output.render.feeds import with_stylesheet
 
     atom = render_atom(SITE, [stored(item(guid="g", published=T0))], SOURCES, 'a"b&.xsl')
     head = atom.split(b"<feed", 1)[0]
@@ -320,7 +324,7 @@ def test_article_page_links_back_to_the_index():
 def test_entries_sharing_a_second_get_distinct_stable_updated_values():
     import json
 
-    from feedsvc.publish import render_json
+    from feedsvc.output.render.json_feed import render_json
 
     same = [stored(item(guid=f"tag:e.org,2024:{i}", title=f"T{i}"), date=T0, updated=T0) for i in range(6)]
     alone = stored(item(guid="tag:e.org,2024:alone", title="alone"), date=T0 - timedelta(hours=1))

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from conftest import need
-from feedsvc.serve import StaticServer
-from feedsvc.store import Store
+from feedsvc.app.serve import StaticServer
+from feedsvc.storage.sqlite import Store
 from helpers_subscribers import make_site, refresh
 
 FALLBACK = {"news": "Harbour News", "saved": "Town Hall Notes", "articles": "Harbour Desk"}

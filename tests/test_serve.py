@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import write_config
-from feedsvc.serve import StaticServer
+from feedsvc.app.serve import StaticServer
 
 ATOM = b'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">' + b"<title>t</title>" * 50 + b"</feed>"
 RSS = b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>' + b"<title>t</title>" * 50 + b"</channel></rss>"
@@ -140,7 +140,7 @@ def test_a_client_that_hangs_up_gets_a_log_line_not_a_traceback(site, capsys, ca
     import struct
 
     server, _ = site
-    caplog.set_level(logging.DEBUG, logger="feedsvc.serve")
+    caplog.set_level(logging.DEBUG, logger="feedsvc.app.serve")
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     s.sendall(b"GET /atom.xml HT")                     # half a request line, then a reset
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from feedsvc.dedup import decide
+from feedsvc.items.decide import decide
 from feedsvc.errors import StoreError
 from feedsvc.model import Enclosure, Person, SourceState
-from feedsvc.store import Store, item_from_json, item_to_json
+from feedsvc.storage.sqlite import Store, item_from_json, item_to_json
 from helpers_feedsvc import T0, item
 
 RANK = {"first": 0, "second": 1}

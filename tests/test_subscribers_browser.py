@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import lxml.html
 
 from conftest import need
-from feedsvc.serve import StaticServer
+from feedsvc.app.serve import StaticServer
 from helpers_feedsvc import published
 from helpers_subscribers import make_site, refresh
 

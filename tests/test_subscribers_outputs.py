@@ -70,7 +70,7 @@ def test_json_feed_has_the_same_items_as_atom(tmp_path, feed_server):
     assert f'href="{feed_server.url("/ferries")}"' in ferry["content_html"]
     assert ferry["content_html"] == out.atom_entry(ferry["title"]).findtext(f"{{{ATOM}}}content")
     # and feedsvc's own reader (feedparser 6 has no JSON Feed support) reads the same entries back
-    from feedsvc.parse import parse_feed
+    from feedsvc.parsing.document import parse_feed
     back = parse_feed("x", (pub / "feed.json").read_bytes(), SITE + "feed.json",
                       {"content-type": "application/feed+json"})
     assert back.warning is None and back.title == "Harbour Planet"

@@ -18,7 +18,9 @@ from feedcheck import (ATOM, check_atom, check_json, check_rss, parse_xml, relax
                        stylesheet_href)
 from feedsvc.config import Site
 from feedsvc.model import Enclosure, Person
-from feedsvc.publish import SourceInfo, render_atom, render_json, render_rss
+from feedsvc.output.render.common import SourceInfo
+from feedsvc.output.render.feeds import render_atom, render_rss
+from feedsvc.output.render.json_feed import render_json
 from helpers_feedsvc import T0, cli, item, stored
 
 HUB = "http://hub.example/websub"

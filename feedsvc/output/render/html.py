@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from feedsvc.config import Site
 from feedsvc.model import StoredItem
-from feedsvc.render_common import SourceInfo, entry_authors, safe_site, source_title, summary_text
+from feedsvc.output.render.common import SourceInfo, entry_authors, safe_site, source_title, summary_text
 
 INDEX_SUMMARY_CHARS = 300
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -34,7 +34,7 @@ ALL_FEEDS = tuple(FEED_LABELS)
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     # one immutable template environment per process (templates are read once)
-    return Environment(loader=PackageLoader("feedsvc", "templates"), autoescape=True,
+    return Environment(loader=PackageLoader("feedsvc.output", "templates"), autoescape=True,
                        undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                        lstrip_blocks=True)
 

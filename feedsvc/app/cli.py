@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from feedsvc import __version__, memory
+from feedsvc import __version__
+
+from feedsvc.app import memory
 from feedsvc.config import Config, default_config_path, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, PublishError
 from feedsvc.model import SourceOutcome
@@ -156,7 +158,7 @@ def _summary_line(o: SourceOutcome) -> str:
 
 
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
-    from feedsvc.refresh import Runtime, refresh, select_sources
+    from feedsvc.app.engine import Runtime, refresh, select_sources
 
     try:
         sources = select_sources(config, args.names)
@@ -197,7 +199,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
-    from feedsvc.refresh import Runtime, publish
+    from feedsvc.app.engine import Runtime, publish
 
     rt = Runtime(config)
     try:
@@ -217,7 +219,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _source_status(config: Config) -> dict[str, Any]:
-    from feedsvc.refresh import Runtime, effective_interval
+    from feedsvc.app.engine import Runtime, effective_interval
 
     rt = Runtime(config)
     try:
@@ -259,7 +261,7 @@ def _source_status(config: Config) -> dict[str, Any]:
                         "items": _count_items(path) if path.exists() else 0})
     data = {"config": str(config.path), "store_items": total, "sources": rows, "outputs": outputs}
     if config.site.websub_hub:
-        from feedsvc.websub import load_pending
+        from feedsvc.output.websub import load_pending
 
         data["websub"] = {"hub": config.site.websub_hub, "pending": load_pending(config.state_dir)}
     return data
@@ -312,7 +314,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_sources_import(args: argparse.Namespace) -> int:
-    from feedsvc.opml import OpmlError, read_opml, to_yaml
+    from feedsvc.config.opml import OpmlError, read_opml, to_yaml
 
     path = Path(args.opml)
     try:
@@ -329,7 +331,7 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    from feedsvc.daemon import Daemon
+    from feedsvc.app.daemon import Daemon
 
     if getattr(args, "verbose", 0) in (0, None) and not getattr(args, "quiet", 0):
         logging.getLogger().setLevel(logging.INFO)   # a daemon logs one line per event by default
@@ -345,7 +347,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     import signal
 
-    from feedsvc.serve import StaticServer
+    from feedsvc.app.serve import StaticServer
 
     try:
         server = StaticServer(config.output.dir, args.host, args.port)

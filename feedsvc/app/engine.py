@@ -21,14 +21,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from feedsvc import __version__, memory
+from feedsvc import __version__
+
+from feedsvc.app import memory
 from feedsvc.config import Config, Source
 from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
-from feedsvc.fetch import Fetcher, HttpFetcher
-from feedsvc.locks import LockTimeout, SourceLocks, publish_lock
+from feedsvc.sources.fetch import Fetcher, HttpFetcher
+from feedsvc.storage.locks import LockTimeout, SourceLocks, publish_lock
 from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
-from feedsvc.pool import POOL_MIN_SOURCES, ParseJob, ParsePool, Seen, default_workers
-from feedsvc.store import Store
+from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
+from feedsvc.model import Seen
+from feedsvc.parsing.incremental import ParseJob
+from feedsvc.storage.sqlite import Store
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -242,7 +246,7 @@ def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState,
                      gone=False, retry_after=None, **new_validators)
         rt.save_unchanged(store, ok)
         return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
-    from feedsvc.dedup import decide       # only a changed feed needs it (and nh3 behind it)
+    from feedsvc.items.decide import decide       # only a changed feed needs it (and nh3 behind it)
 
     job = ParseJob(
         source=source.name, content=result.content, url=result.url, feed_url=source.url,
@@ -297,9 +301,9 @@ def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceSt
 
 def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
                    now: datetime, run: int) -> SourceOutcome:
-    from feedsvc import articles
-    from feedsvc.dedup import decide
-    from feedsvc.normalise import Cleaners, SourceContext, normalise
+    from feedsvc.sources import articles
+    from feedsvc.items.decide import decide
+    from feedsvc.items.normalise import Cleaners, SourceContext, normalise
 
     assert source.path is not None
     try:
@@ -430,7 +434,7 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
                     and all((cfg.output.dir / rel).is_file() for rel in last_files.split("\n") if rel))
         if may_skip and last_fp == fingerprint:
             return _not_rendered(cfg, int(store.get_meta("published_items") or 0))
-        from feedsvc.curate import gather
+        from feedsvc.output.curate import gather
 
         chosen = gather(store.newest, cfg, now)   # filters and limits (curate.py)
         items = chosen.combined
@@ -441,7 +445,8 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
             with store.transaction():   # the next round with nothing new takes the cheap check
                 store.set_meta("published", fingerprint + "\n" + last_files)
             return _not_rendered(cfg, len(items))
-        from feedsvc.publish import is_feed_file, render_all, source_infos, write_all
+        from feedsvc.output.render import render_all, source_infos
+        from feedsvc.output.write import is_feed_file, write_all
 
         files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
         written = write_all(cfg.output.dir, files, last_files.split("\n") if last else ())
@@ -451,7 +456,7 @@ def publish(rt: Runtime, force: bool = False) -> PublishResult:
             store.set_meta("published_selection", selection)
         warnings: list[str] = []
         if cfg.site.websub_hub:          # changed feeds (and pings still pending) go to the hub
-            from feedsvc import websub
+            from feedsvc.output import websub
 
             changed = [cfg.site.url + w for w in written if is_feed_file(w) and w in files]
             warnings = websub.notify(cfg.site.websub_hub, changed, cfg.state_dir)
@@ -468,7 +473,7 @@ def _not_rendered(cfg: Config, items: int) -> PublishResult:
     log.debug("outputs unchanged since the last publish: not rendered")
     warnings: list[str] = []
     if cfg.site.websub_hub:
-        from feedsvc import websub
+        from feedsvc.output import websub
 
         warnings = websub.notify(cfg.site.websub_hub, [], cfg.state_dir)
     return PublishResult(written=(), items=items, warnings=tuple(warnings))

@@ -54,7 +54,7 @@ from typing import Any, Callable
 
 import pyexpat
 
-from feedsvc import parse as _parse
+from feedsvc.parsing import document as _parse
 from feedsvc.model import ParsedFeed
 
 __all__ = ["parse_fast"]

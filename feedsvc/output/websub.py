@@ -22,7 +22,7 @@ import requests
 
 from feedsvc import __version__
 from feedsvc.errors import PublishError
-from feedsvc.publish import write_if_changed
+from feedsvc.output.write import write_if_changed
 
 log = logging.getLogger(__name__)
 

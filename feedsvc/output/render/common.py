@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from feedsvc.config import Site
 from feedsvc.model import Item, Person, StoredItem
-from feedsvc.normalise import clean_text, plain_text
+from feedsvc.items.normalise import clean_text, plain_text
 
 SUMMARY_CHARS = 400
 

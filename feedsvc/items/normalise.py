@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from feedsvc.dedup import canonical_link, dedup_keys, with_derived_keys
+from feedsvc.items.keys import canonical_link, dedup_keys, with_derived_keys
 from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
 
 ID_NAMESPACE = uuid.UUID("6f0c7b55-1d0a-4c53-9a8e-5b8f2f6c9e11")  # never change: ids derive from it

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from feedsvc.config import Config, Filters, Rule, Source, Topic
 from feedsvc.model import Person, StoredItem
-from feedsvc.normalise import plain_text
+from feedsvc.items.normalise import plain_text
 
 
 def field_values(stored: StoredItem, field: str) -> list[str]:

@@ -1,5 +1,4 @@
-"""Publishing: pure rendering (stored items + site metadata → bytes per file) and one atomic
-write-if-changed helper. ``publish`` in refresh.py glues them to the store.
+"""Atom and RSS rendering (pure: stored items + site metadata → bytes) with feedgen.
 
 Rendering is deterministic: the same items give the same bytes (feed-level ``updated`` is the
 newest item's date, never the time of the run), so an unchanged round rewrites nothing and
@@ -10,22 +9,16 @@ wrong or lacks: Atom enclosures (``link rel="enclosure"`` with type and length),
 ``atom:source`` (id, title, links), RSS ``<enclosure>``/``<source>``, RSS authors (``<author>``
 only for one author with an e-mail address, else ``dc:creator``, never both) and the WebSub
 ``rel="hub"`` link in both formats. Both feeds carry an ``<?xml-stylesheet?>`` for browsers
-(templates/feed.xsl). The other outputs live beside it: render_json.py (JSON Feed 1.1),
-render_html.py (index.html, article pages), render_opml.py (sources.opml).
+(templates/feed.xsl). The other formats live beside it: json_feed.py (JSON Feed 1.1),
+html.py (index.html, article pages), opml.py (sources.opml); ``render_all`` in __init__.py.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import os
 import re
-import tempfile
-from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -33,14 +26,11 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedsvc import __version__
-from feedsvc.config import FORMAT_FILES, Config, Site, Topic
+from feedsvc.config import Site
 from feedsvc.errors import PublishError
 from feedsvc.model import StoredItem
-from feedsvc.normalise import MAX_TITLE, absolute_url, clean_text, plain_text
-from feedsvc.render_common import SourceInfo, entry_authors, entry_updated, safe_site, second, summary_html
-from feedsvc.render_html import render_index, render_page
-from feedsvc.render_json import render_json
-from feedsvc.render_opml import render_opml
+from feedsvc.items.normalise import clean_text
+from feedsvc.output.render.common import SourceInfo, entry_authors, entry_updated, safe_site, second, summary_html
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +38,12 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 STYLESHEET = "feed.xsl"
-# every file publish owns at the top of output.dir: one no longer produced (a format switched
-# off in output.formats) is removed, so no stale feed lingers
-OWN_FILES = ("atom.xml", "rss.xml", "feed.json", STYLESHEET, "index.html", "sources.opml")
-FEED_FILES = tuple(FORMAT_FILES.values())
 _MARKUP = re.compile(r"<[/!?A-Za-z]")
 # a leaf element of the serialised RSS (its text has no "<": lxml escapes it) other than the two
 # that hold HTML; group 3 is its text
 _PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 
-__all__ = ["SourceInfo", "build_feed", "render_atom", "render_rss", "render_json",
-           "render_index", "render_page", "render_opml", "render_all", "write_all",
-           "write_if_changed", "with_stylesheet", "stylesheet", "source_infos"]
+__all__ = ["build_feed", "render_atom", "render_rss", "render_atom_and_rss", "with_stylesheet"]
 
 
 # ---- feedgen extension --------------------------------------------------------------------------
@@ -265,156 +249,3 @@ def render_atom_and_rss(site: Site, items: list[StoredItem], sources: dict[str, 
     fg.link([dict(link, href=rss_url, type="application/rss+xml") if link.get("rel") == "self" else link
              for link in fg.link()], replace=True)
     return atom, _rss_bytes(fg, site, stylesheet_href)
-
-
-def stylesheet() -> bytes:
-    """The XSLT that turns atom.xml and rss.xml into a readable page in a browser."""
-    return resources.files("feedsvc").joinpath("templates", STYLESHEET).read_bytes()
-
-
-# ---- writing ------------------------------------------------------------------------------------
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically replace ``path`` with ``data`` unless it already holds exactly these bytes.
-    Temporary file in the same directory, fsync, rename, fsync of the directory.
-    Returns True when the file was written."""
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(len(data) + 1) == data:
-                return False
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise PublishError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError as exc:
-        raise PublishError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    return True
-
-
-def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | None]]) -> dict[str, SourceInfo]:
-    """Display data per source: the config's title, else the feed's own title, else the name."""
-    out = {}
-    for s in config.sources:
-        ftitle, fhome = feed_meta.get(s.name, (None, None))
-        # the feed's own title and link come from the network: make them XML-safe plain text and
-        # an http(s) URL; a file: URL is a local path, never published
-        out[s.name] = SourceInfo(name=s.name,
-                                 title=s.title or plain_text(ftitle, False, MAX_TITLE) or s.name,
-                                 url=absolute_url(s.url, None) if s.kind == "feed" else None,
-                                 home=absolute_url(fhome, None))
-    return out
-
-
-def topic_site(site: Site, topic: Topic) -> Site:
-    """A topic feed's own metadata: its title and description, an id derived from the site's."""
-    return replace(site, title=topic.title, description=topic.description,
-                   id=f"{site.id.rstrip('/')}/{topic.path}")
-
-
-def render_feeds(site: Site, formats: tuple[str, ...], items: list[StoredItem],
-                 sources: dict[str, SourceInfo], prefix: str = "") -> dict[str, bytes]:
-    """One feed in every chosen format, under ``prefix`` (a topic feed's ``path/``)."""
-    xsl = "../" * prefix.count("/") + STYLESHEET
-    files: dict[str, bytes] = {}
-    if "atom" in formats and "rss" in formats:
-        files[prefix + "atom.xml"], files[prefix + "rss.xml"] = render_atom_and_rss(
-            site, items, sources, xsl, prefix=prefix)
-    elif "atom" in formats:
-        files[prefix + "atom.xml"] = render_atom(site, items, sources, xsl, prefix=prefix)
-    elif "rss" in formats:
-        files[prefix + "rss.xml"] = render_rss(site, items, sources, xsl, prefix=prefix)
-    if "json" in formats:
-        files[prefix + "feed.json"] = render_json(site, items, sources, prefix=prefix)
-    return files
-
-
-def render_all(config: Config, items: list[StoredItem], pages: list[StoredItem],
-               sources: dict[str, SourceInfo],
-               topics: dict[str, list[StoredItem]] | None = None) -> dict[str, bytes]:
-    """Every output file, by path relative to output.dir (pure): the feeds chosen by
-    output.formats (the combined one, and each ``outputs:`` topic feed under its path, with
-    ``topics`` its items), their stylesheet, index.html, sources.opml and the article pages."""
-    site = config.site
-    formats = config.output.formats
-    files: dict[str, bytes] = {}
-    if any(f in ("atom", "rss") for f in formats):
-        files[STYLESHEET] = stylesheet()
-    files.update(render_feeds(site, formats, items, sources))
-    topic_links = []
-    for t in config.outputs:
-        files.update(render_feeds(topic_site(site, t), formats, (topics or {}).get(t.path, []),
-                                  sources, prefix=t.path + "/"))
-        topic_links.append((t.title, t.description, t.path + "/"))
-    feeds = config.output.feed_files
-    files["index.html"] = render_index(site, items[:config.output.page_items], sources, feeds,
-                                       topic_links)
-    files["sources.opml"] = render_opml(site, config.sources, sources, items)
-    for p in pages:
-        if p.item.page:
-            files[p.item.page] = render_page(site, p, feeds)
-    return files
-
-
-def is_feed_file(rel: str) -> bool:
-    """Whether an output path is a feed: atom.xml, rss.xml, feed.json, or a topic feed's."""
-    directory, _, name = rel.rpartition("/")
-    return name in FEED_FILES and not directory.startswith("articles")
-
-
-def _write_order(rel: str) -> tuple[int, str]:
-    # article pages first, then the stylesheet and the pages, feeds last (in format order): a
-    # reader who sees a new feed finds its pages and its stylesheet in place
-    if is_feed_file(rel):     # topic feeds, then the combined feeds, each in format order
-        directory, _, name = rel.rpartition("/")
-        return (2 if directory else 3, f"{FEED_FILES.index(name)}{rel}")
-    return (1 if rel in OWN_FILES else 0, rel)
-
-
-def write_all(out_dir: Path, files: dict[str, bytes], previous: Iterable[str] = ()) -> list[str]:
-    """Write what changed; remove article pages and own files no longer produced, and the feeds
-    of ``previous`` (the files the last publish wrote) that are gone from the config (a topic
-    feed removed from ``outputs:``, a format switched off). Returns the written (or removed) paths."""
-    written = []
-    for rel in sorted(files, key=_write_order):
-        if write_if_changed(out_dir / rel, files[rel]):
-            written.append(rel)
-    stale = [out_dir / name for name in OWN_FILES if name not in files]
-    stale.extend(out_dir / rel for rel in previous if is_feed_file(rel) and "/" in rel)
-    pages_dir = out_dir / "articles"
-    if pages_dir.is_dir():
-        for dirpath, _dirs, names in os.walk(pages_dir):
-            stale.extend(Path(dirpath) / n for n in names if n.endswith(".html"))
-    for full in stale:
-        rel = full.relative_to(out_dir).as_posix()
-        if rel in files or not full.is_file():
-            continue
-        try:
-            full.unlink()
-            written.append(rel)
-            if full.parent != out_dir and rel.count("/") == 1 and not any(full.parent.iterdir()):
-                full.parent.rmdir()          # the emptied directory of a removed topic feed
-        except OSError as exc:
-            log.warning("cannot remove stale file %s: %s", full, exc)
-    return written

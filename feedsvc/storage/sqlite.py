@@ -27,10 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from feedsvc.dedup import Action, Decision, Known, Snapshot, match_keys
+from feedsvc.items.decide import Action, Decision, Known, Snapshot
+from feedsvc.items.keys import match_keys
 from feedsvc.errors import StoreError
 from feedsvc.model import Copy, Enclosure, Item, Origin, Person, SourceState, StoredItem
-from feedsvc.pool import Seen
+from feedsvc.model import Seen
 
 SCHEMA_VERSION = 1
 SCHEMA = """

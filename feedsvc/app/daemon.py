@@ -33,11 +33,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedsvc.config import Config, Source, load_config
 from feedsvc.errors import ConfigError, FeedsvcError
-from feedsvc.locks import LockTimeout
+from feedsvc.storage.locks import LockTimeout
 from feedsvc.model import SourceOutcome
-from feedsvc.refresh import Runtime, effective_interval, publish, refresh_source
+from feedsvc.app.engine import Runtime, effective_interval, publish, refresh_source
 
-log = logging.getLogger("feedsvc.daemon")
+log = logging.getLogger("feedsvc.app.daemon")
 
 STOP_GRACE = 8.0                 # seconds in-flight jobs get after SIGTERM (systemd allows 10+)
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
@@ -246,7 +246,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
         if self.serve_addr is not None:
-            from feedsvc.serve import StaticServer
+            from feedsvc.app.serve import StaticServer
 
             self.server = StaticServer(self.config.output.dir, *self.serve_addr)
             self.server.start()

@@ -578,7 +578,7 @@ def parse_config(text: str, cfg_path: Path) -> Config:
 def _opml_sources(doc: _Doc, path: Path, yaml_sources: list[Source], interval: float) -> list[Source]:
     """The feeds listed in ``sources_opml``, minus those the YAML already names (by name or URL):
     the YAML entry wins. Errors in the OPML name the OPML file and line."""
-    from feedsvc.opml import read_opml   # its OpmlError is a ConfigError naming the OPML file
+    from feedsvc.config.opml import read_opml   # its OpmlError is a ConfigError naming the OPML file
 
     try:
         entries = read_opml(path)

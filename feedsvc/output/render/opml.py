@@ -14,7 +14,7 @@ from lxml import etree
 
 from feedsvc.config import Site, Source
 from feedsvc.model import StoredItem
-from feedsvc.render_common import SourceInfo, safe_site
+from feedsvc.output.render.common import SourceInfo, safe_site
 
 
 def render_opml(site: Site, config_sources: tuple[Source, ...], sources: dict[str, SourceInfo],
