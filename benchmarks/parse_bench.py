@@ -28,9 +28,9 @@ from _shared import shared_dir  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from feedsvc import parse  # noqa: E402
+from feedsvc.parsing import document as parse  # noqa: E402
 
-from feedsvc.parsing import fast as fastparse
+from feedsvc.parsing import fast as fastparse  # noqa: E402
 from feedsvc.model import Origin  # noqa: E402
 from feedsvc.items.normalise import SourceContext, normalise  # noqa: E402
 

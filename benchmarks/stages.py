@@ -118,7 +118,7 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
     from feedsvc.model import Origin
     from feedsvc.items.normalise import SourceContext, normalise_all
     from feedsvc.parsing.document import parse_document
-    from feedsvc.app.engine import Runtime, publish
+    from feedsvc.app.engine import Engine, publish
 
     d = tmp / "publish"
     d.mkdir()
@@ -130,9 +130,9 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
     ctx = SourceContext(name="s0", origin=Origin(title="t", link=URL, id=URL, home=URL), base_url=URL,
                         site_url="http://127.0.0.1:8080/")
     base_items = normalise_all(sample.entries, ctx, NOW)
-    rt = Runtime(cfg, parse_workers=0)
+    rt = Engine(cfg, parse_workers=0)
     try:
-        st = rt.store()
+        st = rt.storage
         t0 = time.perf_counter()
         for s in range(n_sources):
             batch = []
@@ -154,7 +154,7 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
 
 def bench_rescan(tmp: Path, files: int, repeat: int) -> None:
     from feedsvc.config import load_config
-    from feedsvc.app.engine import Runtime, publish, refresh_source
+    from feedsvc.app.engine import Engine, publish, refresh_source
 
     d = tmp / "rescan"
     arts = d / "articles"
@@ -164,7 +164,7 @@ def bench_rescan(tmp: Path, files: int, repeat: int) -> None:
         (sub / f"a{i:05d}.txt").write_text(f"Article {i}\n\nBody of article {i}.\n\nDate: 2025-01-01T00:00:00Z\n",
                                            encoding="utf-8")
     cfg = load_config(write_config(d, '  - name: "arts"\n    path: "articles"\n', max_items=50))
-    rt = Runtime(cfg, parse_workers=0)
+    rt = Engine(cfg, parse_workers=0)
     try:
         t0 = time.perf_counter()
         refresh_source(rt, cfg.sources[0])

@@ -5,8 +5,11 @@
     ├── SourceError              one source failed; carries the source name (and URL)
     │   ├── FetchError           network, HTTP status, size/time limits
     │   └── ParseError           bytes that yield no feed
-    ├── StoreError               the SQLite store cannot be opened or written
-    └── PublishError             an output file could not be written
+    ├── ArticleSkipped           a local file that is not an article (empty, binary): skipped
+    ├── StoreError               the store cannot be opened, read or written
+    │   └── LockTimeout          a source or the publisher is held by another process too long
+    ├── PublishError             an output file could not be written
+    └── WorkerGone               a parse worker process ended before answering (killed, OOM)
 
 Low-level errors are wrapped with ``raise ... from exc`` so the cause stays visible in debug logs,
 while the CLI prints only ``str(error)`` to the user.
@@ -65,3 +68,15 @@ class StoreError(FeedsvcError):
 
 class PublishError(FeedsvcError):
     """An output file could not be written."""
+
+
+class ArticleSkipped(FeedsvcError):
+    """A local file that is not an article (empty, binary): skipped with a warning naming it."""
+
+
+class LockTimeout(StoreError):
+    """A source's lock or the publisher lock stayed held by another process past the timeout."""
+
+
+class WorkerGone(FeedsvcError):
+    """The parse worker process ended before answering (killed, out of memory)."""

@@ -88,7 +88,7 @@ class Item:
     title: str                   # plain text
     link: str | None             # absolute URL of the item's page
     canonical_link: str | None   # link canonicalised for cross-source dedup
-    dedup_keys: tuple[str, ...]  # canonical link and permalink guid: equal keys = same story
+    dedup_keys: tuple[str, ...]  # match keys (link:, id:, fp:, lt:, pf:; see items/keys.py): equal keys = same story
     authors: tuple[Person, ...]
     published: datetime | None   # as the feed says (None: first_seen is used)
     updated: datetime | None
@@ -150,6 +150,7 @@ class SourceState:
     feed_title: str | None = None
     feed_link: str | None = None
     ttl_seconds: int | None = None
+    next_due: datetime | None = None   # when the daemon fetches it again (None: at once; never when gone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ class SourceOutcome:
     error: str | None = None
     warning: str | None = None
     seconds: float = 0.0
+    next_due: datetime | None = None   # the source's next due time after this refresh
 
     @property
     def changed(self) -> bool:

@@ -8,7 +8,7 @@ from lxml import html as lxml_html
 
 from conftest import rss, write_config
 from feedsvc.config import load_config
-from feedsvc.app.engine import Runtime
+from feedsvc.app.engine import Engine
 from helpers_feedsvc import ATOM, cli, published
 
 BODY = ("<p>The harbour bridge reopened on Monday after eight months of repairs. Volunteers from the "
@@ -50,9 +50,9 @@ def test_a_syndicated_copy_is_one_story_and_priority_wins_without_a_re_post(tmp_
     assert fp_entry.link == "https://alice.example/2024/05/bridge"
     assert entry.findtext(f"{{{ATOM}}}id") == bridge_id                     # same id: no re-post
     # the losing copy is remembered on the winner, with its link, for index.html
-    rt = Runtime(load_config(cfg))
+    rt = Engine(load_config(cfg))
     try:
-        (story,) = [x for x in rt.store().newest(10) if x.item.title == "Bridge reopens"]
+        (story,) = [x for x in rt.storage.newest(10) if x.item.title == "Bridge reopens"]
     finally:
         rt.close()
     assert story.item.source == "alice" and story.also_in == ("planet",)

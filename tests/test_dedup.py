@@ -86,8 +86,9 @@ def it(source="first", guid=None, link=None, title="T", **kw):
     return item(source=source, guid=guid, link=link, title=title, **kw)
 
 
-def known(pk, source, h="h", run=1):
-    return Known(pk=pk, source=source, content_hash=h, run=run)
+def known(handle, source, h="h", run=1):
+    # positional: the store's handle on the item is Known's first field (decide only compares it)
+    return Known(handle, source, h, run)
 
 
 def actions(ds):
@@ -124,7 +125,7 @@ def test_unchanged_and_updated_own_items():
     b2 = it(guid="b", content="<p>v2</p>")
     ds = decide([a, b2], snap, RANK, 2)
     assert actions(ds) == [(Action.UNCHANGED, "g:a"), (Action.UPDATE, "g:b")]
-    assert ds[1].target.pk == 2
+    assert ds[1].target == known(2, "first", b.content_hash)
 
 
 def test_stored_copy_wins_over_any_later_arrival():
@@ -132,7 +133,7 @@ def test_stored_copy_wins_over_any_later_arrival():
     mine = it(source="first", link="https://e.org/story?utm_source=a")
     snap = Snapshot(own={}, by_dedup_key={"link:https://e.org/story": known(9, "second", run=1)})
     ds = decide([mine], snap, RANK, run=2)
-    assert actions(ds) == [(Action.DUPLICATE, mine.key)] and ds[0].target.pk == 9
+    assert actions(ds) == [(Action.DUPLICATE, mine.key)] and ds[0].target == known(9, "second", run=1)
 
 
 def test_same_run_earlier_listed_source_takes_over():
@@ -199,6 +200,7 @@ def test_updated_field_alone_does_not_make_an_update():
 # ---- content fingerprints (issue 7) ----------------------------------------------------------------
 
 from feedsvc.items.keys import FP_CHARS, fingerprint, match_keys  # noqa: E402
+from feedsvc.parsing.incremental import FINGERPRINT_VERSION  # noqa: E402
 
 WORDS = ["river", "planet", "garden", "update", "release", "kernel", "python", "volunteer", "bridge",
          "market", "winter", "harbour", "signal", "library", "council", "train", "orchard", "museum"]
@@ -212,6 +214,16 @@ def test_fingerprint_value_is_pinned():
     # a refactor must not silently re-fingerprint every stored item
     body = "<p>" + " ".join(WORDS * 3) + "</p>"
     assert fingerprint("Weekly update", body) == "14bc2606c81651bd6bc5a05f56e2ae36"
+
+
+def test_fingerprint_of_digit_groups_is_pinned_with_its_version():
+    # Changed deliberately with FINGERPRINT_VERSION "2", which keeps the boundary between two digit
+    # groups ("1.10" is not "11.0"): under version "1" this was 5cd54a5d8795e054d8ca68d840663191.
+    # Texts without two adjacent digit groups (the test above) keep their fingerprints. Whoever
+    # changes this value again bumps feedsvc.parsing.incremental.FINGERPRINT_VERSION with it.
+    body = "<p>Version 1.10 fixes 3 bugs. " + " ".join(WORDS * 3) + "</p>"
+    assert (FINGERPRINT_VERSION, fingerprint("Release 1.10", body)) == \
+        ("2", "009f40212c8ff539983dfd7da3433814")
 
 
 def test_short_texts_have_no_fingerprint():
@@ -278,7 +290,7 @@ def test_higher_priority_source_takes_a_story_over_whenever_it_arrives():
     story = it(source="second", link="https://e.org/story")
     snap = Snapshot(own={}, by_dedup_key={"link:https://e.org/story": known(9, "third", run=1)})
     ds = decide([story], snap, RANK, run=5, priority={"second": 10})
-    assert ds[0].action is Action.TAKEOVER and ds[0].target.pk == 9
+    assert ds[0].action is Action.TAKEOVER and ds[0].target == known(9, "third", run=1)
     # without a priority the copy stored first wins
     assert decide([story], snap, RANK, run=5)[0].action is Action.DUPLICATE
     # a lower priority never takes over, not even within the same run from an earlier-listed source
@@ -298,7 +310,7 @@ def test_new_guids_for_the_same_posts_are_updates_of_the_stored_items():
     new = [it(guid=f"tag:e.org,2024:{n}", link=f"https://e.org/post-{n}?utm_source=rss", title=f"Post {n}")
            for n in range(3)]
     ds = decide(new, snap, RANK, 2)
-    assert [(d.action, d.target.pk) for d in ds] == [(Action.UPDATE, 1), (Action.UPDATE, 2), (Action.UPDATE, 3)]
+    assert [(d.action, d.target) for d in ds] == [(Action.UPDATE, known(n, "first")) for n in (1, 2, 3)]
 
 
 def test_a_new_episode_linking_to_the_same_page_is_not_a_migration():

@@ -23,7 +23,7 @@ import pytest
 
 from feedsvc.parsing import fast as fastparse
 
-from feedsvc.parsing import document as parse
+from feedsvc.parsing import feedparser_path as parse
 from feedsvc.errors import ParseError
 from feedsvc.model import Origin, ParsedFeed
 from feedsvc.items.normalise import SourceContext, normalise

@@ -15,7 +15,7 @@ from conftest import rss, write_config
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
 from feedsvc.sources.fetch import HttpFetcher
-from feedsvc.app.engine import Runtime, refresh
+from feedsvc.app.engine import Engine, refresh
 
 FEED = rss([{"title": "One", "link": "https://e.org/1", "guid": "g1"}])
 
@@ -34,7 +34,7 @@ def test_user_agent_is_feedsvc_version_and_site_url(tmp_path, feed_server):
     url = feed_server.add("/feed.xml", FEED)
     cfg = load_config(write_config(tmp_path, [{"name": "f", "url": url}],
                                    site={"url": "https://planet.example.org/"}))
-    rt = Runtime(cfg)
+    rt = Engine(cfg)
     try:
         report = refresh(rt, cfg.sources)
     finally:

@@ -14,14 +14,14 @@ from lxml import etree
 
 from conftest import rss, write_config
 from feedsvc.config import load_config
-from feedsvc.app.engine import Runtime, refresh
+from feedsvc.app.engine import Engine, refresh
 
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
 
 
 def run_refresh(tmp_path: Path, sources: list[dict], **overrides):
     cfg = write_config(tmp_path, sources, **overrides)
-    rt = Runtime(load_config(cfg))
+    rt = Engine(load_config(cfg))
     try:
         report = refresh(rt, rt.config.sources)
     finally:

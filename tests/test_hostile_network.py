@@ -17,7 +17,10 @@ from conftest import rss, run_cli, write_config
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
 from feedsvc.sources.fetch import HttpFetcher
-from feedsvc.app.engine import Runtime, backoff_seconds, effective_interval, refresh_source
+import random
+
+from feedsvc.app.engine import Engine, refresh_source
+from feedsvc.items.source_state import backoff_seconds, effective_interval
 
 MiB = 1024 * 1024
 
@@ -190,7 +193,7 @@ class Clock:
 
 def runtime(tmp_path: Path, sources: list[dict], clock: Clock) -> Runtime:
     cfg = write_config(tmp_path, sources)
-    return Runtime(load_config(cfg), clock=clock)
+    return Engine(load_config(cfg), clock=clock)
 
 
 def test_410_gone_is_not_fetched_by_the_daemon_but_a_forced_refresh_tries(tmp_path, feed_server):
@@ -200,7 +203,7 @@ def test_410_gone_is_not_fetched_by_the_daemon_but_a_forced_refresh_tries(tmp_pa
     src = rt.config.source("g")
     try:
         assert refresh_source(rt, src, force=False).status == "error"
-        assert rt.store().state("g").gone
+        assert rt.storage.state("g").gone
         clock.now += timedelta(days=30)            # long after any back-off
         hits = len(feed_server.hits_for("/gone.xml"))
         assert refresh_source(rt, src, force=False).status == "skipped"
@@ -219,7 +222,7 @@ def test_retry_after_is_honoured_and_backoff_grows_and_resets(tmp_path, feed_ser
     src = rt.config.source("b")
     try:
         refresh_source(rt, src, force=False)
-        st = rt.store().state("b")
+        st = rt.storage.state("b")
         assert st.retry_after >= clock.now + timedelta(seconds=7200)
         clock.now += timedelta(seconds=3600)
         assert refresh_source(rt, src, force=False).status == "skipped"     # still waiting
@@ -227,9 +230,9 @@ def test_retry_after_is_honoured_and_backoff_grows_and_resets(tmp_path, feed_ser
         feed_server.add("/busy.xml", b"oops", status=500)
         delays = []
         for _ in range(4):
-            clock.now = rt.store().state("b").retry_after + timedelta(seconds=1)
+            clock.now = rt.storage.state("b").retry_after + timedelta(seconds=1)
             assert refresh_source(rt, src, force=False).status == "error"
-            st = rt.store().state("b")
+            st = rt.storage.state("b")
             delays.append((st.retry_after - clock.now).total_seconds())
         assert delays[0] < delays[1] < delays[2] < delays[3]
         assert st.failures == 5
@@ -237,15 +240,15 @@ def test_retry_after_is_honoured_and_backoff_grows_and_resets(tmp_path, feed_ser
         feed_server.add("/busy.xml", rss([{"title": "back", "link": "https://b.example/1"}]))
         clock.now = st.retry_after + timedelta(seconds=1)
         assert refresh_source(rt, src, force=False).status == "ok"
-        st = rt.store().state("b")
+        st = rt.storage.state("b")
         assert st.failures == 0 and st.retry_after is None and st.last_error is None
     finally:
         rt.close()
 
 
 def test_backoff_is_capped_at_a_day():
-    assert backoff_seconds(3600, 30) <= 24 * 3600
-    assert 0.9 * 60 <= backoff_seconds(60, 1) <= 1.1 * 60
+    assert backoff_seconds(3600, 30, random.Random(1)) <= 24 * 3600
+    assert 0.9 * 60 <= backoff_seconds(60, 1, random.Random(1)) <= 1.1 * 60
 
 
 def test_feed_ttl_raises_the_interval_up_to_a_cap(tmp_path, feed_server):
@@ -256,7 +259,7 @@ def test_feed_ttl_raises_the_interval_up_to_a_cap(tmp_path, feed_server):
     rt = runtime(tmp_path, [{"name": "t", "url": feed_server.url("/ttl.xml"), "interval": "15m"}], clock)
     try:
         refresh_source(rt, rt.config.source("t"))
-        assert effective_interval(rt.config.source("t"), rt.store().state("t")) == 7200
+        assert effective_interval(rt.config.source("t").interval, rt.storage.state("t")) == 7200
     finally:
         rt.close()
 

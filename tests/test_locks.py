@@ -14,14 +14,16 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from feedsvc.config import load_config
 from feedsvc.storage.locks import LockTimeout, SourceLocks
-from feedsvc.app.engine import Runtime, refresh, store_path
-from feedsvc.storage.sqlite import Store
+from feedsvc.app.engine import Engine, refresh
+from feedsvc.storage import store_path
+from feedsvc.storage.sqlite import SqliteStorage as Store
 from helpers_feedsvc import Clock, FakeFetcher, T0
 
 from conftest import rss, write_config
@@ -35,7 +37,7 @@ HOLDER = textwrap.dedent("""
     from dataclasses import replace
     from pathlib import Path
     from feedsvc.storage.locks import SourceLocks
-    from feedsvc.storage.sqlite import Store
+    from feedsvc.storage.sqlite import SqliteStorage as Store
     state_dir, db, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     locks = SourceLocks(state_dir)
     locks.acquire(name, timeout=10)
@@ -44,8 +46,7 @@ HOLDER = textwrap.dedent("""
         cmd, _, arg = line.strip().partition(" ")
         if cmd == "state":
             st = Store(db)
-            with st.transaction():
-                st.save_state(replace(st.state(name), etag=arg))
+            st.save_states([replace(st.state(name), etag=arg)])
             st.close()
             print("written", flush=True)
         elif cmd == "release":
@@ -144,24 +145,23 @@ def test_a_source_whose_lock_was_waited_for_is_fetched_with_the_holders_state(tm
     fetcher = FakeFetcher({URL: rss([{"title": "One", "link": "https://locks.example/1",
                                       "guid": "https://locks.example/1"}]).encode()})
     cfg = load_config(write_config(tmp_path, [{"name": "held", "url": URL}]))
-    rt = Runtime(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
+    rt = Engine(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
     try:
         refresh(rt, cfg.sources)                       # stores the feed and its ETag
-        first_etag = Store(store_path(cfg)).state("held").etag
+        first_etag = Store(store_path(cfg.state_dir)).state("held").etag
         assert first_etag
-        proc = _holder(cfg.state_dir, "held", store_path(cfg))
+        proc = _holder(cfg.state_dir, "held", store_path(cfg.state_dir))
+        outcomes: list = []
         try:
-            rt.prefetch_states(["held"])               # what a round reads at its start
+            rnd = threading.Thread(target=lambda: outcomes.extend(rt.run_round(cfg.sources)))
+            rnd.start()                                # reads every state, then waits for the lock
+            time.sleep(0.5)
             _say(proc, 'state "written-by-the-holder"', "written")
-            releaser = threading.Timer(2.0, _say, (proc, "release", "released"))
-            releaser.start()
-            try:
-                from feedsvc.app.engine import refresh_source
-                outcome = refresh_source(rt, cfg.sources[0])   # waits for the holder
-            finally:
-                releaser.join(15)
+            _say(proc, "release", "released")
+            rnd.join(15)
         finally:
             _stop(proc)
+        (outcome,) = outcomes
         assert outcome.status in ("ok", "not-modified")
         assert fetcher.calls[-1] == (URL, '"written-by-the-holder"')
     finally:
@@ -174,7 +174,7 @@ def test_a_free_source_uses_the_state_read_at_the_rounds_start(tmp_path):
     fetcher = FakeFetcher({URL: rss([{"title": "One", "link": "https://locks.example/1",
                                       "guid": "https://locks.example/1"}]).encode()})
     cfg = load_config(write_config(tmp_path, [{"name": "free", "url": URL}]))
-    rt = Runtime(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
+    rt = Engine(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
     try:
         refresh(rt, cfg.sources)
         rep = refresh(rt, cfg.sources)
@@ -190,12 +190,12 @@ def test_states_in_one_query_equal_each_read_alone(tmp_path):
                                       "guid": f"https://locks.example/{n}"} for n in range(3)]).encode(),
                            URL + "?b": rss([]).encode()})
     cfg = load_config(write_config(tmp_path, [{"name": "a", "url": URL}, {"name": "b", "url": URL + "?b"}]))
-    rt = Runtime(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
+    rt = Engine(cfg, fetcher=fetcher, clock=Clock(T0), parse_workers=0)
     try:
         refresh(rt, cfg.sources)
     finally:
         rt.close()
-    st = Store(store_path(cfg))
+    st = Store(store_path(cfg.state_dir))
     try:
         every = st.states()
         assert set(every) == {"a", "b"}

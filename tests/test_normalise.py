@@ -109,7 +109,10 @@ def test_dates_are_aware_utc_and_future_dates_dropped():
 
 def test_entry_key_prefers_guid_then_link_then_hash():
     assert item(guid="abc", link="https://ex.org/1").key == "g:abc"
-    assert item(link="https://EX.org/1?utm_source=x#top").key == "l:https://ex.org/1"
+    # the link canonicalised, fragment kept: entries of one page told apart by their fragment are
+    # distinct entries (changed deliberately: the fragment used to be dropped here)
+    assert item(link="https://EX.org/1?utm_source=x#top").key == "l:https://ex.org/1#top"
+    assert item(link="https://EX.org/1?utm_source=x").key == "l:https://ex.org/1"     # pinned
     k1 = item(title="Same", published=T0).key
     assert k1.startswith("h:")
     assert item(title="Same", published=T0).key == k1                  # stable
@@ -205,7 +208,7 @@ def test_plain_text_of_nothing():
 
 # ---- from feed bytes (parse → normalise) ---------------------------------------------------------
 
-from feedsvc.parsing.document import parse_feed  # noqa: E402
+from feedsvc.parsing.feedparser_path import parse_feed  # noqa: E402
 
 FEED_URL = "https://host.example/blog/feed.xml"
 

@@ -18,7 +18,8 @@ import pytest
 
 from feedsvc.parsing import outline as outline_mod
 from feedsvc.errors import ParseError
-from feedsvc.parsing.document import parse_document, unwrap
+from feedsvc.parsing.common import unwrap
+from feedsvc.parsing.document import parse_document
 from feedsvc.model import Seen
 from feedsvc.parsing.incremental import ParseJob, parse_and_normalise
 

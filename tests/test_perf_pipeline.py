@@ -10,13 +10,14 @@ No timings here: speed is measured in benchmarks/.
 
 from __future__ import annotations
 
+import sqlite3
 import gzip
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 from feedsvc.config import load_config
-from feedsvc.app.engine import Runtime, refresh
+from feedsvc.app.engine import Engine, refresh
 from feedsvc.app import workers as pool_mod
 from feedsvc.parsing.incremental import ParseJob
 from feedsvc.parsing import fast as fastparse
@@ -36,7 +37,7 @@ def _story(n: int, body: str = "") -> dict:
 
 
 def _run(cfg, fetcher, clock, full=False, workers=0):
-    rt = Runtime(cfg, fetcher=fetcher, clock=clock, parse_workers=workers)
+    rt = Engine(cfg, fetcher=fetcher, clock=clock, parse_workers=workers)
     try:
         return refresh(rt, cfg.sources, full=full), rt
     finally:
@@ -90,13 +91,10 @@ def test_an_entry_whose_item_was_purged_comes_back(tmp_path):
     clock = Clock(T0)
     cfg = load_config(write_config(tmp_path, [{"name": "p", "url": URL}]))
     _run(cfg, fetcher, clock)
-    rt = Runtime(cfg, fetcher=fetcher, clock=clock)
-    try:
-        st = rt.store()
-        with st.transaction():
-            st.db.execute("DELETE FROM item WHERE key LIKE '%/1'")
-    finally:
-        rt.close()
+    db = sqlite3.connect(cfg.state_dir / "feedsvc.db")
+    db.execute("DELETE FROM item WHERE key LIKE '%/1'")
+    db.commit()
+    db.close()
     fetcher.bodies[URL] = rss([_story(1), _story(2), _story(3)]).encode()
     rep, _ = _run(cfg, fetcher, clock)
     o = rep.outcomes[0]
@@ -156,7 +154,7 @@ def test_worker_processes_give_the_same_outputs(tmp_path):
         d = tmp_path / f"w{workers}"
         d.mkdir()
         cfg = load_config(write_config(d, sources, output={"dir": "public", "max_items": 500}))
-        rt = Runtime(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=workers)
+        rt = Engine(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=workers)
         rt.pool.after_seconds = 0.0      # these small feeds would never keep the parse thread busy
         try:
             rep = refresh(rt, cfg.sources)
@@ -244,7 +242,7 @@ def test_a_killed_worker_process_costs_nothing_but_time(tmp_path, caplog):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
 
-    rt = Runtime(cfg, fetcher=KillingFetcher(dict(bodies)), clock=Clock(T0), parse_workers=1)
+    rt = Engine(cfg, fetcher=KillingFetcher(dict(bodies)), clock=Clock(T0), parse_workers=1)
     rt.pool.after_seconds = 0.0
     try:
         rep = refresh(rt, cfg.sources)
@@ -272,7 +270,7 @@ def test_worker_processes_stop_when_the_round_ends(tmp_path):
             seen.extend(p for p in rt.pool.worker_pids if p not in seen)
             return super().fetch(source, url, etag, last_modified)
 
-    rt = Runtime(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=1)
+    rt = Engine(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=1)
     rt.pool.after_seconds = 0.0
     try:
         refresh(rt, cfg.sources)
@@ -289,7 +287,7 @@ def test_a_round_where_nothing_changed_still_records_each_attempt(tmp_path):
     new attempt afterwards, and a deferred write never rolls back a later one from elsewhere."""
     from dataclasses import replace
 
-    from feedsvc.storage.sqlite import Store
+    from feedsvc.storage.sqlite import SqliteStorage as Store
 
     bodies = _many_sources(3)
     cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)]))
@@ -304,9 +302,8 @@ def test_a_round_where_nothing_changed_still_records_each_attempt(tmp_path):
         states = [st.state(f"s{i}", "feed", u) for i, u in enumerate(bodies)]
         assert all(s.last_attempt == clock() and s.last_success == clock() for s in states)
         later = replace(states[0], last_attempt=clock() + timedelta(minutes=5), etag='"newer"')
-        with st.transaction():
-            st.save_state(later)
-            st.save_states_unless_newer([replace(states[0], etag='"older"')])
+        st.save_states([later])
+        st.save_states([replace(states[0], etag='"older"')])
         assert st.state("s0", "feed", None).etag == '"newer"'
     finally:
         st.close()
@@ -407,7 +404,7 @@ def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path
         _run(cfg, fetcher, clock)
         fetcher.bodies[urls[0]] = rss([_story(99999)] + stories[urls[0]]).encode()
         clock.advance(hours=1)
-        rt = Runtime(cfg, fetcher=fetcher, clock=clock, parse_workers=0)
+        rt = Engine(cfg, fetcher=fetcher, clock=clock, parse_workers=0)
         from feedsvc.app.engine import refresh_source
         try:
             count = [0]
@@ -416,7 +413,7 @@ def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path
                 count[0] += 1
                 return 0
 
-            rt.store().db.set_progress_handler(tick, 100)
+            rt.storage.db.set_progress_handler(tick, 100)
             outcome = refresh_source(rt, cfg.sources[0])
             assert (outcome.status, outcome.new) == ("ok", 1)
             return count[0]
@@ -433,30 +430,65 @@ def test_a_round_closes_the_store_connections_of_its_fetch_threads(tmp_path):
     bodies = _many_sources(12)
     cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
                                    fetch={"workers": 4}))
-    rt = Runtime(cfg, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0), parse_workers=0)
     opened: list[object] = []
-    real_store = rt.store
 
-    def store():
-        st = real_store()
-        if st not in opened:
-            opened.append(st)
-        return st
+    class Watching(FakeFetcher):
+        def fetch(self, *args, **kw):
+            for _, conn in list(rt.storage._conns):
+                if conn not in opened:
+                    opened.append(conn)
+            return super().fetch(*args, **kw)
 
-    rt.store = store
+    rt = Engine(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=0)
     try:
         for full in (False, True):
             rep = refresh(rt, cfg.sources, full=full)
             assert not rep.failed and len(published(tmp_path / "public").titles()) == 50
-            assert [st for _, st in rt._stores] == [opened[0]]      # the calling thread's only
-        closed = opened[1:]
+            assert [t for t, _ in rt.storage._conns] == [threading.current_thread()]   # the caller's only
+        mine = rt.storage._conns[0][1]
+        closed = [c for c in opened if c is not mine]
         assert len(closed) >= 2
         for st in closed:          # really closed: sqlite3 refuses to use them
             try:
-                st.db.execute("SELECT 1")
+                st.execute("SELECT 1")
             except Exception as exc:
                 assert "closed" in str(exc)
             else:
                 raise AssertionError("a fetch thread's connection is still open")
     finally:
         rt.close()
+
+
+def test_the_daemons_first_round_is_the_engines_round_with_the_parse_worker(tmp_path):
+    """``feedsvc run`` and ``feedsvc refresh`` run one engine: the daemon's first tick hands every
+    source to ``Engine.run_round`` as one round, so a big first round parses in the worker process
+    (POOL_MIN_SOURCES remote sources or more) as ``feedsvc refresh`` does, and is published."""
+    from feedsvc.app.daemon import Daemon
+    from feedsvc.app.workers import POOL_MIN_SOURCES
+
+    bodies = _many_sources(POOL_MIN_SOURCES + 4)
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
+                                   output={"dir": "public", "max_items": 500}))
+    engines: list[Engine] = []
+
+    def make(config):
+        e = Engine(config, fetcher=FakeFetcher(dict(bodies)), clock=Clock(T0))
+        e.pool.after_seconds = 0.0          # these small feeds would never keep the parse thread busy
+        engines.append(e)
+        return e
+
+    d = Daemon(cfg, cfg.path, engine_factory=make)
+    try:
+        d.seed(T0)
+        due = d.tick()
+        assert [s.name for s in due] == [s.name for s in cfg.sources]     # one round of every source
+        for t in list(d._rounds):
+            t.join(60)
+        assert engines[0].pool.in_workers > 0                # parsed in the worker process
+        assert d.tick() == []                                 # nothing due until the interval passes
+        assert all(d._due[s.name] > T0 for s in cfg.sources)
+        d._publish_job()
+        assert len(published(tmp_path / "public").titles()) == 5 * len(bodies)
+    finally:
+        d.scheduler.shutdown(wait=False) if d.scheduler.running else None
+        d.engine.close()

@@ -645,7 +645,7 @@ def test_new_items_below_the_published_newest_are_stored_without_a_render(tmp_pa
 
 def test_undated_remote_items_get_the_time_first_seen_stored_once(tmp_path):
     from feedsvc.config import load_config
-    from feedsvc.app.engine import Runtime, refresh as run_refresh
+    from feedsvc.app.engine import Engine, refresh as run_refresh
     from helpers_feedsvc import Clock, FakeFetcher, T0
 
     url = "https://undated.example/feed.xml"
@@ -654,7 +654,7 @@ def test_undated_remote_items_get_the_time_first_seen_stored_once(tmp_path):
     cfg = load_config(write_config(tmp_path, [{"name": "u", "url": url}]))
 
     def run(full: bool = False):
-        rt = Runtime(cfg, fetcher=fetcher, clock=clock)
+        rt = Engine(cfg, fetcher=fetcher, clock=clock)
         try:
             return run_refresh(rt, cfg.sources, full=full)
         finally:

@@ -17,7 +17,7 @@ import requests
 
 from conftest import need
 from feedsvc.app.serve import StaticServer
-from feedsvc.storage.sqlite import Store
+from feedsvc.storage.sqlite import SqliteStorage as Store
 from helpers_subscribers import make_site, refresh
 
 FALLBACK = {"news": "Harbour News", "saved": "Town Hall Notes", "articles": "Harbour Desk"}

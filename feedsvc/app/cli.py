@@ -158,7 +158,7 @@ def _summary_line(o: SourceOutcome) -> str:
 
 
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
-    from feedsvc.app.engine import Runtime, refresh, select_sources
+    from feedsvc.app.engine import Engine, select_sources
 
     try:
         sources = select_sources(config, args.names)
@@ -166,7 +166,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
         print(f"feedsvc: error: no source named {exc.args[0]} in {config.path} "
               f"(known: {', '.join(config.source_names)})", file=sys.stderr)
         return EXIT_USAGE
-    rt = Runtime(config)
+    engine = Engine(config)
     try:
         if sys.stderr.isatty():        # a progress bar for people; nothing (and no import) for logs
             from tqdm import tqdm
@@ -175,11 +175,11 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
                 def done(o: SourceOutcome) -> None:
                     bar.set_postfix_str(o.name, refresh=False)
                     bar.update(1)
-                report = refresh(rt, sources, full=args.full, on_done=done)
+                report = engine.refresh(sources, full=args.full, on_done=done)
         else:
-            report = refresh(rt, sources, full=args.full)
+            report = engine.refresh(sources, full=args.full)
     finally:
-        rt.close()
+        engine.close()
     for o in report.outcomes:
         print(_summary_line(o))
     if report.published is not None:
@@ -199,16 +199,18 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
-    from feedsvc.app.engine import Runtime, publish
+    from feedsvc.clock import utcnow
+    from feedsvc.output.publisher import publish
+    from feedsvc.storage import open_storage
 
-    rt = Runtime(config)
+    storage = open_storage(config.state_dir)
     try:
-        result = publish(rt, force=True)
+        result = publish(storage, config, utcnow, force=True)
     except PublishError as exc:
         print(f"feedsvc: error: publish failed: {exc} (the previous files stay in place)", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        rt.close()
+        storage.close()
     written = ", ".join(result.written) or "nothing changed"
     print(f"published {result.items} items to {config.output.dir} ({written})")
     return EXIT_OK
@@ -219,15 +221,17 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _source_status(config: Config) -> dict[str, Any]:
-    from feedsvc.app.engine import Runtime, effective_interval
+    from feedsvc.clock import utcnow
+    from feedsvc.items.source_state import effective_interval
+    from feedsvc.storage import open_storage
 
-    rt = Runtime(config)
+    store = open_storage(config.state_dir, readonly=True)
     try:
-        store = rt.store()
-        now = rt.clock()
+        now = utcnow()
+        states = store.states()
         rows = []
         for src in config.sources:
-            st = store.state(src.name, src.kind, src.url)
+            st = states.get(src.name) or store.state(src.name, src.kind, src.url)
             if st.last_attempt is None:
                 state = "never refreshed"
             elif st.gone:
@@ -247,12 +251,12 @@ def _source_status(config: Config) -> dict[str, Any]:
                 "failures": st.failures, "warning": st.warning, "etag": st.etag,
                 "last_modified": st.last_modified, "items": st.item_count,
                 "moved_to": st.moved_to, "gone": st.gone,
-                "interval_seconds": effective_interval(src, st),
+                "interval_seconds": effective_interval(src.interval, st),
                 "next_attempt_not_before": _iso(st.retry_after),
             })
         total = store.count_items()
     finally:
-        rt.close()
+        store.close()
     outputs = []
     feeds = config.output.feed_files
     for name in (*feeds, *(f"{t.path}/{f}" for t in config.outputs for f in feeds)):

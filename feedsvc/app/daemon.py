@@ -1,28 +1,32 @@
-"""``feedsvc run``: the scheduled daemon. APScheduler wiring, signals, systemd notify.
+"""``feedsvc run``: the scheduled daemon. APScheduler drives a tick; the engine does the rounds.
 
-- Every source is an APScheduler interval job (its own interval, raised to the feed's <ttl>),
-  ``max_instances=1`` and ``coalesce=True`` (a missed run after a suspend runs once), the first
-  round right at start, spread over a few seconds, later rounds with jitter.
-- A job refreshes its source through ``refresh.refresh_source`` (the same code as ``feedsvc
-  refresh``), honouring back-off, Retry-After and 410 Gone. A job that changed items asks for a
-  publish; requests are coalesced into one publish job shortly after, so a burst of sources
-  causes one write.
-- SIGTERM/SIGINT: stop scheduling, give in-flight jobs up to ``STOP_GRACE`` seconds, exit 0 (the
-  store's transactions and the atomic output writes make abandoning a job safe).
-- SIGHUP: re-read the config; apply it if valid (sources added/removed/rescheduled, site and
-  output settings), else log why and keep the old one.
-- systemd: ``READY=1``, ``STATUS=``, ``WATCHDOG=1``, ``STOPPING=1`` when ``NOTIFY_SOCKET`` is set.
+- Every ``TICK`` seconds the tick looks at each source's next due time (kept here, seeded from
+  the store at start: every source is due at once but those backing off or gone) and hands the
+  due ones, not already in flight, to ``Engine.run_round`` in a thread of their own: the same
+  round as ``feedsvc refresh`` (parse workers for a big round, one state read, deferred writes
+  of unchanged sources, memory trimmed), honouring back-off, Retry-After and 410 Gone. Each
+  source's outcome says when it is due next (its interval, raised to the feed's <ttl>, plus
+  jitter; or the end of its back-off).
+- A round that changed items asks for a publish; requests are coalesced into one publish job
+  shortly after, so a burst of sources causes one write.
+- SIGTERM/SIGINT: stop scheduling, give in-flight rounds up to ``STOP_GRACE`` seconds, exit 0 (the
+  store's transactions and the atomic output writes make abandoning a round safe).
+- SIGHUP: re-read the config; apply it if valid (a new engine: sources added/removed/rescheduled,
+  site and output settings; the old engine is closed once its rounds end), else log why and keep
+  the old one.
+- systemd: ``READY=1``, ``STATUS=``, ``WATCHDOG=1`` (only while the tick runs), ``STOPPING=1``
+  when ``NOTIFY_SOCKET`` is set.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
@@ -31,17 +35,18 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from feedsvc.app.engine import Engine
 from feedsvc.config import Config, Source, load_config
 from feedsvc.errors import ConfigError, FeedsvcError
-from feedsvc.storage.locks import LockTimeout
+from feedsvc.items.source_state import effective_interval, may_fetch
 from feedsvc.model import SourceOutcome
-from feedsvc.app.engine import Runtime, effective_interval, publish, refresh_source
 
-log = logging.getLogger("feedsvc.app.daemon")
+log = logging.getLogger("feedsvc.daemon")
 
-STOP_GRACE = 8.0                 # seconds in-flight jobs get after SIGTERM (systemd allows 10+)
+STOP_GRACE = 8.0                 # seconds in-flight rounds get after SIGTERM (systemd allows 10+)
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
-FIRST_ROUND_SPREAD = 10.0        # the first round is spread over at most this many seconds
+TICK = 0.5                       # seconds between looks at the schedule
+WATCHDOG_STALE = 30.0            # no WATCHDOG=1 once the tick has not run for this long
 
 
 class Notifier:
@@ -99,10 +104,13 @@ def _describe(o: SourceOutcome) -> str:
 
 class Daemon:
     def __init__(self, config: Config, config_path: Path, serve: tuple[str, int] | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None,
+                 engine_factory: Callable[[Config], Engine] = Engine) -> None:
         self.config = config
         self.config_path = config_path
-        self.rt = Runtime(config)
+        self.make_engine = engine_factory
+        self.engine = engine_factory(config)
+        self.clock = self.engine.clock
         self.notifier = notifier or Notifier()
         self.serve_addr = serve
         self.server = None
@@ -111,45 +119,80 @@ class Daemon:
         self._lock = threading.Lock()
         self._publish_pending = False
         self._last: dict[str, SourceOutcome] = {}
-        self._first_run = self.rt.run
-        self._first_done: set[str] = set()
+        self._due: dict[str, datetime | None] = {}      # next due time; None: never (gone)
+        self._in_flight: set[str] = set()
+        self._rounds: list[threading.Thread] = []
+        self._last_tick = time.monotonic()
         self._published_at: datetime | None = None
-        self._jobs_in_flight = 0
-        workers = max(2, min(config.fetch.workers, 32))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=timezone.utc)
 
-    # ---- jobs --------------------------------------------------------------------------------
+    # ---- the schedule ------------------------------------------------------------------------
 
-    def _schedule_source(self, source: Source, first: datetime | None, replace: bool = False) -> None:
-        interval = effective_interval(source, self.rt.store().state(source.name, source.kind, source.url))
-        jitter = min(300.0, interval * self.config.jitter)
-        self.scheduler.add_job(self._job, IntervalTrigger(seconds=interval, jitter=jitter or None),
-                               args=[source.name], id=f"source:{source.name}", name=source.name,
-                               next_run_time=first, replace_existing=replace)
-
-    def _job(self, name: str) -> None:
-        rt = self.rt
+    def seed(self, now: datetime) -> None:
+        """Every source due at once (the first round at start), but those the store says are
+        backing off (at the end of it) or gone (never)."""
         try:
-            source = rt.config.source(name)
-        except KeyError:
-            return  # removed by a reload while queued
+            states = self.engine.storage.states()
+        except FeedsvcError as exc:
+            log.error("cannot read the sources' state: %s", exc)
+            states = {}
         with self._lock:
-            self._jobs_in_flight += 1
-            first = name not in self._first_done
-            self._first_done.add(name)
+            for src in self.config.sources:
+                st = states.get(src.name)
+                if st is None or st.url != src.url:
+                    self._due[src.name] = now
+                elif st.gone:
+                    self._due[src.name] = None
+                else:
+                    self._due[src.name] = now if may_fetch(st, now) else st.retry_after
+
+    def tick(self) -> list[Source]:
+        """Start a round of the sources now due (not in flight); returns them."""
+        self._last_tick = time.monotonic()
+        now = self.clock()
+        with self._lock:
+            if self.stop_event.is_set():
+                return []
+            due = [s for s in self.config.sources if s.name not in self._in_flight
+                   and (when := self._due.get(s.name, now)) is not None and when <= now]
+            self._in_flight.update(s.name for s in due)
+            engine = self.engine
+        if due:
+            t = threading.Thread(target=self._round, args=(engine, due), name="round", daemon=True)
+            with self._lock:
+                self._rounds = [r for r in self._rounds if r.is_alive()] + [t]
+            t.start()
+        return due
+
+    def _round(self, engine: Engine, due: list[Source]) -> None:
         try:
-            run = self._first_run if first else rt.store().next_run()
-            outcome = refresh_source(rt, source, force=False, run=run)
-        except Exception as exc:  # never let one source kill the scheduler thread
-            log.error("%s: internal error: %s", name, exc)
+            engine.run_round(due, force=False, on_done=self._done)
+        except Exception as exc:   # the store unreachable at the round's start, or a bug
+            log.error("round failed: %s", exc)
             log.debug("traceback", exc_info=True)
-            outcome = SourceOutcome(name, "error", error=f"internal error: {exc}")
+            later = self.clock() + timedelta(seconds=min(s.interval for s in due))
+            with self._lock:
+                for s in due:
+                    self._due[s.name] = later
         finally:
             with self._lock:
-                self._jobs_in_flight -= 1
+                self._in_flight.difference_update(s.name for s in due)
+
+    def _done(self, outcome: SourceOutcome) -> None:
+        name = outcome.name
+        try:
+            source = self.config.source(name)
+        except KeyError:
+            return  # removed by a reload meanwhile
+        when = outcome.next_due
+        if when is None:
+            st = self.engine.storage.state(name, source.kind, source.url)
+            when = None if st.gone else self.clock() + timedelta(seconds=effective_interval(source.interval, st))
+        with self._lock:
+            self._due[name] = when
         if outcome.status != "skipped":
             previous = self._last.get(name)
             level = logging.INFO
@@ -162,17 +205,6 @@ class Daemon:
             self._last[name] = outcome
         if outcome.changed:
             self.request_publish()
-        self._maybe_reschedule(source)
-
-    def _maybe_reschedule(self, source: Source) -> None:
-        job = self.scheduler.get_job(f"source:{source.name}")
-        if job is None:
-            return
-        wanted = effective_interval(source, self.rt.store().state(source.name, source.kind, source.url))
-        current = job.trigger.interval.total_seconds()
-        if abs(current - wanted) > 1:
-            log.info("%s: interval now %ss (the feed's own ttl)", source.name, int(wanted))
-            self._schedule_source(source, job.next_run_time, replace=True)
 
     def request_publish(self) -> None:
         with self._lock:
@@ -188,11 +220,11 @@ class Daemon:
             self._publish_pending = False
         started = time.monotonic()
         try:
-            result = publish(self.rt)
-        except (FeedsvcError, LockTimeout) as exc:
+            result = self.engine.publish()
+        except FeedsvcError as exc:
             log.error("publish failed: %s (the previous files stay in place)", exc)
             return
-        self._published_at = datetime.now(timezone.utc)
+        self._published_at = self.clock()
         if result.written:
             log.info("published %d items (%s) in %.2fs", result.items, ", ".join(result.written[:5]) +
                      (" …" if len(result.written) > 5 else ""), time.monotonic() - started)
@@ -215,24 +247,30 @@ class Daemon:
             return
         old = {s.name: s for s in self.config.sources}
         fresh = {s.name: s for s in new.sources}
-        self.config = new
-        self.rt = Runtime(new, clock=self.rt.clock)   # new fetch limits, site, output; one store per thread
-        for name in old.keys() - fresh.keys():
-            try:
-                self.scheduler.remove_job(f"source:{name}")
-            except Exception:
-                pass
-            log.info("reload: source %s removed", name)
-        now = datetime.now(timezone.utc)
-        for name, src in fresh.items():
-            if name not in old:
-                self._schedule_source(src, now + timedelta(seconds=random.uniform(0, 1)))
-                log.info("reload: source %s added", name)
-            elif src != old[name]:
-                self._schedule_source(src, now + timedelta(seconds=random.uniform(0, 1)), replace=True)
-                log.info("reload: source %s changed", name)
+        old_engine = self.engine
+        now = self.clock()
+        with self._lock:
+            self.config = new
+            self.engine = self.make_engine(new)     # new fetch limits, site, output
+            for name in old.keys() - fresh.keys():
+                self._due.pop(name, None)
+                log.info("reload: source %s removed", name)
+            for name, src in fresh.items():
+                if name not in old:
+                    self._due[name] = now
+                    log.info("reload: source %s added", name)
+                elif src != old[name]:
+                    self._due[name] = now
+                    log.info("reload: source %s changed", name)
+        # the old engine's rounds finish on it; then it is closed
+        threading.Thread(target=self._retire, args=(old_engine,), name="retire", daemon=True).start()
         log.info("reload: config applied (%d sources)", len(new.sources))
         self.request_publish()
+
+    @staticmethod
+    def _retire(engine: Engine) -> None:
+        engine.wait_idle(timeout=24 * 3600)
+        engine.close()
 
     # ---- main loop ---------------------------------------------------------------------------------
 
@@ -251,10 +289,9 @@ class Daemon:
             self.server = StaticServer(self.config.output.dir, *self.serve_addr)
             self.server.start()
             log.info("serving %s at %s", self.config.output.dir, self.server.url)
-        now = datetime.now(timezone.utc)
-        spread = min(FIRST_ROUND_SPREAD, 0.05 * len(self.config.sources))
-        for src in self.config.sources:
-            self._schedule_source(src, now + timedelta(seconds=random.uniform(0, spread)))
+        self.seed(self.clock())
+        self.scheduler.add_job(self.tick, IntervalTrigger(seconds=TICK), id="tick",
+                               next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
         self.request_publish()   # outputs exist from the start, even before the first change
         log.info("started: %d sources, output %s", len(self.config.sources), self.config.output.dir)
@@ -268,7 +305,7 @@ class Daemon:
                 self.notifier.notify("RELOADING=1")
                 self.reload()
                 self.notifier.notify("READY=1")
-            if watchdog and self.scheduler.running:
+            if watchdog and self.scheduler.running and time.monotonic() - self._last_tick < WATCHDOG_STALE:
                 self.notifier.notify("WATCHDOG=1")
         return self._shutdown()
 
@@ -277,23 +314,21 @@ class Daemon:
         self.notifier.notify("STOPPING=1")
         self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + STOP_GRACE
-        while time.monotonic() < deadline:
-            with self._lock:
-                busy = self._jobs_in_flight
-            if busy == 0:
-                break
-            time.sleep(0.05)
+        with self._lock:
+            rounds = list(self._rounds)
+        for t in rounds:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.server is not None:
             self.server.stop()
         with self._lock:
-            abandoned = self._jobs_in_flight
+            abandoned = len(self._in_flight)
         if abandoned:
             # in-flight fetches are abandoned: uncommitted transactions roll back, outputs are
             # replaced atomically, so nothing is half-written
             log.info("stopped (abandoned %d in-flight refresh%s)", abandoned, "es" if abandoned > 1 else "")
             logging.shutdown()
             os._exit(0)
-        self.rt.close()
+        self.engine.close()
         self.notifier.close()
         log.info("stopped")
         return 0

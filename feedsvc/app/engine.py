@@ -1,10 +1,15 @@
-"""One refresh: runs the stages for the chosen sources. Concurrency lives here.
+"""The round engine: runs the stages for a set of sources, then publishes. Concurrency lives here.
 
-    fetch (HTTP / files) → parse → normalise → decide → store (one transaction) → publish
+    fetch (HTTP / files) → [parse → normalise] → decide → store (one transaction) → publish
 
-``refresh`` (the CLI's ``feedsvc refresh``) and the daemon's scheduled jobs both go through
-``refresh_source`` and ``publish``. Each source is fetched and stored under its own file lock,
-each publish under the publish lock (see locks.py), so the daemon and the CLI can run at once.
+``feedsvc refresh`` (``Engine.refresh``), the daemon's ticks (``Engine.run_round``) and a forced
+refresh beside a running daemon all go through ``Engine.run_round``: the same fetch threads, the
+same parse-worker policy (``ParsePool``), one read of every source's state at the round's start,
+the states of unchanged sources written in one transaction at its end, and the heap trimmed
+before the publish. Each source is refreshed while the store says it holds it
+(``Storage.claim``), each publish while it holds the publisher lock, so the daemon and the CLI
+can run at once. The engine decides nothing itself: ``items.source_state.decide_source`` gives a
+source's next state, ``items.decide`` (``decide`` + ``resolve``) what to write of its items.
 """
 
 from __future__ import annotations
@@ -12,492 +17,46 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from feedsvc import __version__
-
 from feedsvc.app import memory
-from feedsvc.config import Config, Source
-from feedsvc.errors import FeedsvcError, ParseError, SourceError, StoreError
-from feedsvc.sources.fetch import Fetcher, HttpFetcher
-from feedsvc.storage.locks import LockTimeout, SourceLocks, publish_lock
-from feedsvc.model import FetchResult, Item, Origin, SourceOutcome, SourceState
+from feedsvc.clock import Clock, utcnow
 from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
-from feedsvc.model import Seen
+from feedsvc.config import Config, Source
+from feedsvc.errors import FeedsvcError, LockTimeout, ParseError, SourceError, StoreError
+from feedsvc.items.source_state import (Failed, Fetched, NotModified, Outcome, Policy, Scanned,
+                                        decide_source, may_fetch, restarted)
+from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
+from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
-from feedsvc.storage.sqlite import Store
+from feedsvc.sources.fetch import Fetcher, HttpFetcher
+from feedsvc.storage import FileChanges, FileRecord, SourceUpdate, Storage, open_storage
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-MOVED_AFTER = 3                  # successes through the same permanent redirect before adopting it
-MAX_BACKOFF = 24 * 3600.0
-MAX_TTL = 24 * 3600.0
 SOURCE_LOCK_TIMEOUT = 120.0
-PUBLISH_LOCK_TIMEOUT = 120.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+@dataclass
+class _Round:
+    """What one round's sources share: its run number, the states read at its start, and the
+    states of unchanged sources waiting for one transaction at its end."""
+    run: int
+    full: bool = False
+    force: bool = True
+    hints: dict[str, SourceState] = field(default_factory=dict)
+    deferred: list[SourceState] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-
-def store_path(config: Config) -> Path:
-    return config.state_dir / "feedsvc.db"
-
-
-class Runtime:
-    """What the stages share during a refresh: config, fetcher, clock, a Store per thread."""
-
-    def __init__(self, config: Config, fetcher: Fetcher | None = None, clock: Clock = utcnow,
-                 parse_workers: int | None = None) -> None:
-        """``parse_workers``: worker processes for parsing in ``refresh`` (None: one fewer than
-        the cores when the round has POOL_MIN_SOURCES remote sources or more, else none)."""
-        self.config = config
-        self.clock = clock
-        self.parse_workers = parse_workers
-        self.pool = ParsePool(0)
-        self.fetcher: Fetcher = fetcher or HttpFetcher(
-            user_agent=f"feedsvc/{__version__} (+{config.site.url})",
-            base_dir=config.path.parent,
-            connect_timeout=config.fetch.connect_timeout,
-            timeout=config.fetch.timeout,
-            max_bytes=config.fetch.max_bytes)
-        self._local = threading.local()
-        self._stores: list[tuple[threading.Thread, Store]] = []   # each thread's own
-        self._migrated = False
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._deferred: list[SourceState] | None = None   # see ``save_unchanged``
-        self._prefetched: dict[str, SourceState] = {}      # see ``prefetch_states``
-        self.locks = SourceLocks(config.state_dir)
-        self.rank = {s.name: i for i, s in enumerate(config.sources)}
-        self.priority = {s.name: s.priority for s in config.sources}
-        self.run = self.store().next_run()
-
-    def store(self) -> Store:
-        st = getattr(self._local, "store", None)
-        if st is None:
-            with self._lock:        # the first Store (made by __init__) creates the schema
-                migrate = not self._migrated
-                self._migrated = True
-            st = Store(store_path(self.config), write_lock=self._write_lock, migrate=migrate)
-            self._local.store = st
-            with self._lock:
-                self._stores.append((threading.current_thread(), st))
-        return st
-
-    def close_finished_stores(self) -> None:
-        """Close the Stores of threads that have ended (a round's fetch threads): each held a
-        connection with its page and statement caches, ~1 MB, until the Runtime closed."""
-        with self._lock:
-            done = [st for t, st in self._stores if not t.is_alive()]
-            self._stores = [(t, st) for t, st in self._stores if t.is_alive()]
-        for st in done:
-            st.close()
-
-    def save_unchanged(self, store: Store, state: SourceState) -> None:
-        """Save the state of a source that did not change (a 304, the same bytes, no file
-        changed). Inside ``refresh`` these wait for one transaction at the end of the round (a
-        write transaction per source was most of a warm round's cost); losing them to a crash
-        only makes those sources due again."""
-        with self._lock:
-            if self._deferred is not None:
-                self._deferred.append(state)
-                return
-        with store.transaction():
-            store.save_state(state)
-
-    def prefetch_states(self, names: Iterable[str]) -> None:
-        """Read every source's state in one query, for ``refresh_source`` to use instead of a
-        query of its own per source (two turns of the interpreter lock each, with eight fetch
-        threads waiting on it). A state is used only if its source's lock was free when taken:
-        had another process held it, it wrote a newer state, which is read again. (If another
-        process refreshed the source and let go before this round reached it, the state is from
-        the round's start: at worst a 200 instead of a 304, found to hold nothing new.)"""
-        try:
-            states = self.store().states()
-        except (StoreError, sqlite3.DatabaseError):
-            states = {}          # each source reads its own, and reports what is wrong there
-        self._prefetched = {n: states[n] for n in names if n in states}
-
-    def prefetched(self, name: str) -> SourceState | None:
-        return self._prefetched.pop(name, None)   # one dict operation: atomic, no lock needed
-
-    def drop_prefetched(self) -> None:
-        self._prefetched = {}
-
-    def defer_unchanged(self) -> None:
-        with self._lock:
-            self._deferred = []
-
-    def flush_unchanged(self) -> None:
-        with self._lock:
-            states, self._deferred = self._deferred, None
-        if states:
-            store = self.store()
-            with store.transaction():
-                store.save_states_unless_newer(states)
-
-    def close(self) -> None:
-        self.pool.close()
-        with self._lock:
-            for _, st in self._stores:
-                st.close()
-            self._stores.clear()
-        self.drop_prefetched()
-        self.locks.close()
-        self.fetcher.close()
-
-
-# ---- policy (pure) --------------------------------------------------------------------------
-
-def backoff_seconds(interval: float, failures: int, rand: random.Random | None = None) -> float:
-    """Delay before retrying a failing source: interval × 2^(failures-1), ±10 % jitter, ≤ 24 h."""
-    base = min(MAX_BACKOFF, interval * (2 ** max(0, failures - 1)))
-    jitter = (rand or random).uniform(0.9, 1.1)
-    return min(MAX_BACKOFF, base * jitter)
-
-
-def effective_interval(source: Source, state: SourceState) -> float:
-    """The source's interval, raised to the feed's own <ttl>/sy:updatePeriod (capped at 24 h)."""
-    ttl = float(state.ttl_seconds or 0)
-    return max(source.interval, min(ttl, MAX_TTL))
-
-
-def is_due(source: Source, state: SourceState, now: datetime) -> bool:
-    """Whether the daemon should fetch this source now (forced refreshes ignore this)."""
-    if state.gone:
-        return False
-    if state.retry_after is not None and now < state.retry_after:
-        return False
-    return True
-
-
-# ---- one source ----------------------------------------------------------------------------
-
-def refresh_source(rt: Runtime, source: Source, full: bool = False, force: bool = True,
-                   run: int | None = None) -> SourceOutcome:
-    """Fetch, parse, normalise and store one source; never raises for a source's own failure.
-
-    ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False. ``run`` is the
-    refresh run this belongs to (sources of one run compete by config order for a shared story);
-    default: the runtime's current run."""
-    started = time.monotonic()
-    run = rt.run if run is None else run
-    hint = rt.prefetched(source.name)
-    try:
-        waited = rt.locks.acquire(source.name, timeout=SOURCE_LOCK_TIMEOUT)
-    except LockTimeout as exc:
-        return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
-    try:
-        store = rt.store()
-        if hint is None or waited:
-            state = store.state(source.name, source.kind, source.url)
-        else:
-            state = hint
-        if state.url != source.url or state.kind != source.kind:
-            # the config points this name somewhere else now: start its fetch state afresh
-            state = SourceState(name=source.name, kind=source.kind, url=source.url)
-        now = rt.clock()
-        if not force and not is_due(source, state, now):
-            return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started)
-        try:
-            if source.kind == "local":
-                outcome = _refresh_local(rt, store, source, state, now, run)
-            else:
-                outcome = _refresh_feed(rt, store, source, state, now, full, run)
-        except SourceError as exc:
-            outcome = _record_failure(rt, store, source, state, now, exc)
-        return replace(outcome, seconds=time.monotonic() - started)
-    except StoreError as exc:
-        return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
-    finally:
-        rt.locks.release(source.name)
-
-
-def _refresh_feed(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
-                  full: bool, run: int) -> SourceOutcome:
-    assert source.url is not None
-    url = state.moved_to or source.url
-    etag = None if full else state.etag
-    modified = None if full else state.last_modified
-    result = rt.fetcher.fetch(source.name, url, etag, modified)
-    base_state = _moved(replace(state, last_attempt=now), result, source.url)
-    if result.not_modified:
-        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
-                     gone=False, retry_after=None,
-                     etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified)
-        rt.save_unchanged(store, ok)
-        return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
-    body_hash = hashlib.sha256(result.content).hexdigest()[:32]
-    new_validators = dict(etag=result.etag, last_modified=result.last_modified)
-    if not full and body_hash == state.body_hash:
-        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
-                     gone=False, retry_after=None, **new_validators)
-        rt.save_unchanged(store, ok)
-        return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning)
-    from feedsvc.items.decide import decide       # only a changed feed needs it (and nh3 behind it)
-
-    job = ParseJob(
-        source=source.name, content=result.content, url=result.url, feed_url=source.url,
-        site_url=rt.config.site.url, now=now, headers=result.headers,
-        max_entries=rt.config.fetch.max_entries, max_bytes=rt.config.fetch.max_bytes,
-        known={} if full else store.seen(source.name))
-    for _attempt in range(2):
-        parsed = rt.pool.run(job)
-        if parsed.error is not None:
-            raise ParseError(source.name, parsed.error, result.url)
-        items = list(parsed.items)
-        ok = replace(base_state, last_success=now, last_error=None, error_since=None, failures=0,
-                     gone=False, retry_after=None, body_hash=body_hash, warning=parsed.warning,
-                     feed_title=parsed.title, feed_link=parsed.link, ttl_seconds=parsed.ttl_seconds,
-                     **new_validators)
-        with store.transaction():
-            kept = store.resolve_keys(source.name, [seen.key for _, seen in parsed.skipped])
-            if len(kept) < len({seen.key for _, seen in parsed.skipped}):
-                # a skipped entry's item is gone from the store (purged): normalise them all
-                job = replace(job, known={})
-                continue
-            snap = store.snapshot(source.name, items)
-            decisions = decide(items, snap, rt.rank, run, rt.priority)
-            counts = store.apply(source.name, decisions, now, run, present=True, kept=kept)
-            store.set_seen(source.name, [(fp, Seen(i.key, i.dedup_keys))
-                                         for fp, i in zip(parsed.fingerprints, items) if fp]
-                           + list(parsed.skipped))
-            store.save_state(ok)
-        break
-    if parsed.warning:
-        log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
-    return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"],
-                         unchanged=counts["unchanged"], duplicates=counts["duplicates"],
-                         warning=parsed.warning)
-
-
-def _moved(state: SourceState, result: FetchResult, configured: str) -> SourceState:
-    """Track permanent redirects: adopt the new URL after MOVED_AFTER successes through it."""
-    if result.permanent_url and result.permanent_url != (state.moved_to or configured):
-        if state.moved_candidate == result.permanent_url:
-            count = state.moved_count + 1
-        else:
-            count = 1
-        if count >= MOVED_AFTER:
-            log.info("%s: feed moved permanently to %s", state.name, result.permanent_url)
-            return replace(state, moved_to=result.permanent_url, moved_candidate=None, moved_count=0)
-        return replace(state, moved_candidate=result.permanent_url, moved_count=count)
-    if not result.permanent_url and state.moved_candidate:
-        return replace(state, moved_candidate=None, moved_count=0)
-    return state
-
-
-def _refresh_local(rt: Runtime, store: Store, source: Source, state: SourceState,
-                   now: datetime, run: int) -> SourceOutcome:
-    from feedsvc.sources import articles
-    from feedsvc.items.decide import decide
-    from feedsvc.items.normalise import Cleaners, SourceContext, normalise
-
-    assert source.path is not None
-    try:
-        scan = articles.scan(source.path)
-    except OSError as exc:
-        raise SourceError(source.name, f"cannot read directory {source.path}: {exc.strerror or exc}") from None
-    known = store.files(source.name)
-    current = {f.relpath: f for f in scan.files}
-    changed = [f for f in scan.files if known.get(f.relpath, (None, None, None))[:2] != (f.size, f.mtime_ns)]
-    deleted = [rel for rel in known if rel not in current]
-    warnings = list(scan.problems)
-    origin = Origin(title=source.title or rt.config.site.title, link=rt.config.site.url, id=rt.config.site.id,
-                    home=rt.config.site.url)
-    ctx = SourceContext(name=source.name, origin=origin, base_url=rt.config.site.url,
-                        site_url=rt.config.site.url)
-    items: list[Item] = []
-    cleaners = Cleaners()
-    file_keys: dict[str, str | None] = {}
-    for f in changed:
-        try:
-            data = articles.read_file(source.path, f.relpath)
-            parsed = articles.parse_article(source.name, f.relpath, data)
-        except articles.ArticleSkipped as exc:
-            warnings.append(f"{f.relpath}: skipped, {exc}")
-            file_keys[f.relpath] = None
-            continue
-        except OSError as exc:
-            warnings.append(f"{f.relpath}: unreadable, {exc.strerror or exc}")
-            continue
-        warnings.extend(f"{f.relpath}: {w}" for w in parsed.warnings)
-        item = normalise(parsed.entry, ctx, now, cleaners)
-        items.append(item)
-        file_keys[f.relpath] = item.key
-    for w in warnings:
-        log.warning("%s: %s", source.name, w)
-    # files skipped on an earlier scan and untouched since are still skipped: keep saying so in
-    # the source's warning (status, summary line), without logging the same WARNING every run
-    still = [f"{rel}: still skipped (not a readable article)" for rel in sorted(current)
-             if rel in known and rel not in file_keys and known[rel][2] is None
-             and known[rel][:2] == (current[rel].size, current[rel].mtime_ns)]
-    for w in still:
-        log.info("%s: %s", source.name, w)
-    warning = "; ".join(warnings + still)[:1000] or None
-    ok = replace(state, last_attempt=now, last_success=now, last_error=None, error_since=None,
-                 failures=0, warning=warning, feed_title=origin.title, feed_link=origin.home)
-    if not changed and not deleted:
-        rt.save_unchanged(store, ok)
-        return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning)
-    with store.transaction():
-        old_keys = {rel: known[rel][2] for rel in deleted if known[rel][2]}
-        # a changed file whose id changed drops its old item
-        for f in changed:
-            prev = known.get(f.relpath)
-            if prev and prev[2] and prev[2] != file_keys.get(f.relpath):
-                old_keys[f.relpath] = prev[2]
-        live = {i.key for i in items} | {known[r][2] for r in current if r in known and r not in file_keys}
-        removed = store.delete_items(source.name, [k for k in old_keys.values() if k not in live])
-        snap = store.snapshot(source.name, items)
-        decisions = decide(items, snap, rt.rank, run, rt.priority)
-        counts = store.apply(source.name, decisions, now, run, present=False)
-        for f in changed:
-            if f.relpath in file_keys:
-                store.set_file(source.name, f.relpath, f.size, f.mtime_ns, file_keys[f.relpath])
-        for rel in deleted:
-            store.delete_file(source.name, rel)
-        store.save_state(ok)
-    return SourceOutcome(source.name, "ok", new=counts["new"], updated=counts["updated"] + removed,
-                         unchanged=len(current) - len(changed) + counts["unchanged"],
-                         duplicates=counts["duplicates"], warning=warning)
-
-
-def _record_failure(rt: Runtime, store: Store, source: Source, state: SourceState, now: datetime,
-                    exc: SourceError) -> SourceOutcome:
-    failures = state.failures + 1
-    status = getattr(exc, "status", None)
-    interval = effective_interval(source, state)
-    delay = backoff_seconds(interval, failures)
-    retry = getattr(exc, "retry_after", None)
-    if retry is not None:
-        delay = max(delay, min(retry, 7 * 86400.0))
-    failed = replace(state, last_attempt=now, last_error=exc.message, failures=failures,
-                     error_since=state.error_since or now, gone=state.gone or status == 410,
-                     retry_after=now + timedelta(seconds=delay))
-    log.debug("%s: %s (failure %d)", source.name, exc.message, failures)
-    with store.transaction():
-        store.save_state(failed)
-    return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count)
-
-
-# ---- publishing -----------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    written: tuple[str, ...]     # files (relative to output.dir) rewritten this time
-    items: int                   # items in the combined feeds
-    warnings: tuple[str, ...] = ()  # problems that did not stop the publish (a failed hub ping)
-
-
-def publish(rt: Runtime, force: bool = False) -> PublishResult:
-    """Render the outputs from the store and write the files that changed (under the publish lock).
-
-    Rendering is skipped, as long as every file the last publish wrote is still there, when
-    nothing it reads changed since then. Two checks, the cheap one first:
-
-    - the store's generation, the config, the feeds' titles and links and the feedsvc version are
-      the same: an unchanged round costs a few queries;
-    - else the published selection itself (the items chosen for every feed, and the local
-      article pages) is the same as last time, e.g. when the new items are all older than the
-      newest ``output.max_items``: the round costs reading that selection, not a render.
-
-    ``force`` renders anyway (``feedsvc publish``); unchanged bytes are still not rewritten."""
-    cfg = rt.config
-    lock = publish_lock(cfg.state_dir)
-    lock.acquire(timeout=PUBLISH_LOCK_TIMEOUT)
-    try:
-        store = rt.store()
-        # purge first: rendering items that are about to be dropped would make the next refresh,
-        # with nothing new, rewrite the outputs without them
-        with store.transaction():
-            store.purge(rt.clock(), cfg.retention.max_age, cfg.retention.per_source)
-        meta = store.feed_meta()
-        now = rt.clock()
-        context = _digest(__version__, repr(cfg), repr(sorted(meta.items())))
-        fingerprint = _publish_fingerprint(cfg, context, store.generation(), now)
-        last = store.get_meta("published")
-        last_fp, _, last_files = (last or "").partition("\n")
-        may_skip = (not force and last is not None
-                    and all((cfg.output.dir / rel).is_file() for rel in last_files.split("\n") if rel))
-        if may_skip and last_fp == fingerprint:
-            return _not_rendered(cfg, int(store.get_meta("published_items") or 0))
-        from feedsvc.output.curate import gather
-
-        chosen = gather(store.newest, cfg, now)   # filters and limits (curate.py)
-        items = chosen.combined
-        local = {s.name for s in cfg.sources if s.kind == "local"} | store.local_sources()
-        pages = store.pages(sorted(local))
-        selection = _digest(context, repr(chosen.combined), repr(chosen.topics), repr(pages))
-        if may_skip and store.get_meta("published_selection") == selection:
-            with store.transaction():   # the next round with nothing new takes the cheap check
-                store.set_meta("published", fingerprint + "\n" + last_files)
-            return _not_rendered(cfg, len(items))
-        from feedsvc.output.render import render_all, source_infos
-        from feedsvc.output.write import is_feed_file, write_all
-
-        files = render_all(cfg, items, pages, source_infos(cfg, meta), chosen.topics)
-        written = write_all(cfg.output.dir, files, last_files.split("\n") if last else ())
-        with store.transaction():
-            store.set_meta("published", fingerprint + "\n" + "\n".join(sorted(files)))
-            store.set_meta("published_items", str(len(items)))
-            store.set_meta("published_selection", selection)
-        warnings: list[str] = []
-        if cfg.site.websub_hub:          # changed feeds (and pings still pending) go to the hub
-            from feedsvc.output import websub
-
-            changed = [cfg.site.url + w for w in written if is_feed_file(w) and w in files]
-            warnings = websub.notify(cfg.site.websub_hub, changed, cfg.state_dir)
-    finally:
-        lock.release()
-    for rel in written:
-        log.debug("wrote %s", rel)
-    return PublishResult(written=tuple(written), items=len(items), warnings=tuple(warnings))
-
-
-def _not_rendered(cfg: Config, items: int) -> PublishResult:
-    """The outputs are already what a render would give: nothing is written, and only the hub
-    pings that failed before are retried."""
-    log.debug("outputs unchanged since the last publish: not rendered")
-    warnings: list[str] = []
-    if cfg.site.websub_hub:
-        from feedsvc.output import websub
-
-        warnings = websub.notify(cfg.site.websub_hub, [], cfg.state_dir)
-    return PublishResult(written=(), items=items, warnings=tuple(warnings))
-
-
-def _publish_fingerprint(cfg: Config, context: str, generation: int, now: datetime) -> str:
-    """What the rendered outputs depend on: the ``context`` (the feedsvc version, the config, the
-    feeds' own titles and links), the store's items (its generation), and — only when some
-    source has a max_age, which hides items as time passes — the day. The second check,
-    ``selection``, digests the same context with the chosen items and pages themselves (every
-    field and date: a dataclass repr is exact and stable) in place of the generation."""
-    day = now.date().isoformat() if any(s.max_age for s in cfg.sources) else ""
-    return _digest(context, str(generation), day)
-
-
-def _digest(*parts: str) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-# ---- a whole refresh ------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
@@ -509,6 +68,314 @@ class RefreshReport:
     def failed(self) -> list[SourceOutcome]:
         return [o for o in self.outcomes if o.status == "error"]
 
+
+class Engine:
+    """What the stages share: config, store, fetcher, parse pool, clock and random source."""
+
+    def __init__(self, config: Config, storage: Storage | None = None, fetcher: Fetcher | None = None,
+                 clock: Clock = utcnow, rand: random.Random | None = None,
+                 parse_workers: int | None = None) -> None:
+        """``parse_workers``: worker processes for parsing (None: one fewer than the cores when a
+        round has POOL_MIN_SOURCES remote sources or more, else none)."""
+        self.config = config
+        self.clock = clock
+        self.rand = rand or random.Random()
+        self.parse_workers = parse_workers
+        self.storage: Storage = storage if storage is not None else open_storage(config.state_dir)
+        self.pool = ParsePool(0)
+        self.fetcher: Fetcher = fetcher or HttpFetcher(
+            user_agent=f"feedsvc/{__version__} (+{config.site.url})",
+            base_dir=config.path.parent,
+            connect_timeout=config.fetch.connect_timeout,
+            timeout=config.fetch.timeout,
+            max_bytes=config.fetch.max_bytes,
+            clock=clock)
+        self.rank = {s.name: i for i, s in enumerate(config.sources)}
+        self.priority = {s.name: s.priority for s in config.sources}
+        self._slots = threading.BoundedSemaphore(max(1, config.fetch.workers))
+        self._mutex = threading.Lock()
+        self._rounds = 0                  # rounds in flight (the daemon's may overlap)
+        self._idle = threading.Condition(self._mutex)
+
+    # ---- rounds --------------------------------------------------------------------------------
+
+    def run_round(self, sources: Iterable[Source], full: bool = False, force: bool = True,
+                  on_done: Callable[[SourceOutcome], None] | None = None) -> list[SourceOutcome]:
+        """Refresh these sources concurrently (``fetch.workers`` at a time across every round in
+        flight). ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False."""
+        chosen = list(sources)
+        if not chosen:
+            return []
+        rnd = _Round(run=self.storage.next_run(), full=full, force=force)
+        self._begin(sum(1 for s in chosen if s.kind == "feed"))
+        outcomes: dict[str, SourceOutcome] = {}
+        try:
+            try:
+                states = self.storage.states()
+            except StoreError:
+                states = {}         # each source reads its own, and reports what is wrong there
+            names = {s.name for s in chosen}
+            rnd.hints = {n: st for n, st in states.items() if n in names}
+            threads = max(1, min(self.config.fetch.workers, len(chosen)))
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
+                futures = {pool.submit(self._guarded, rnd, s): s for s in chosen}
+                for fut in as_completed(futures):
+                    outcome = fut.result()
+                    outcomes[outcome.name] = outcome
+                    if on_done:
+                        on_done(outcome)
+        finally:
+            rnd.hints = {}
+            self._flush(rnd)
+            self._end()
+        return [outcomes[s.name] for s in chosen]
+
+    def refresh_one(self, source: Source, full: bool = False, force: bool = True,
+                    run: int | None = None) -> SourceOutcome:
+        """One source outside a round (its state read and written at once)."""
+        rnd = _Round(run=run if run is not None else self.storage.next_run(), full=full, force=force)
+        try:
+            return self._refresh_source(rnd, source)
+        finally:
+            self._flush(rnd)
+
+    def refresh(self, sources: Iterable[Source], full: bool = False,
+                on_done: Callable[[SourceOutcome], None] | None = None) -> RefreshReport:
+        """``feedsvc refresh``: a forced round, then a publish."""
+        outcomes = tuple(self.run_round(sources, full=full, force=True, on_done=on_done))
+        try:
+            return RefreshReport(outcomes, self.publish())
+        except FeedsvcError as exc:
+            log.error("publish failed: %s", exc)
+            return RefreshReport(outcomes, None, str(exc))
+
+    def publish(self, force: bool = False) -> PublishResult:
+        from feedsvc.output.publisher import publish
+
+        return publish(self.storage, self.config, self.clock, force=force)
+
+    def _begin(self, remote: int) -> None:
+        with self._mutex:
+            self._rounds += 1
+            wanted = (self.parse_workers if self.parse_workers is not None
+                      else default_workers() if remote >= POOL_MIN_SOURCES else 0)
+            self.pool.workers = max(self.pool.workers, wanted) if self._rounds > 1 else wanted
+
+    def _end(self) -> None:
+        with self._mutex:
+            self._rounds -= 1
+            last = self._rounds == 0
+            if last:
+                self._idle.notify_all()
+        if last:
+            self.pool.end_round()
+            self.storage.release_idle()
+            memory.trim()       # what the round freed, back before the publish allocates its own
+
+    def _flush(self, rnd: _Round) -> None:
+        with rnd.lock:
+            states, rnd.deferred = rnd.deferred, []
+        if states:
+            try:
+                self.storage.save_states(states)
+            except StoreError as exc:
+                log.error("could not save the state of unchanged sources: %s", exc)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no round is in flight; False on timeout."""
+        with self._mutex:
+            return self._idle.wait_for(lambda: self._rounds == 0, timeout=timeout)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.storage.close()
+        self.fetcher.close()
+
+    # ---- one source --------------------------------------------------------------------------
+
+    def _guarded(self, rnd: _Round, source: Source) -> SourceOutcome:
+        with self._slots:
+            try:
+                return self._refresh_source(rnd, source)
+            except Exception as exc:  # a bug in one source must not stop the others
+                log.error("%s: internal error: %s", source.name, exc)
+                log.debug("traceback", exc_info=True)
+                return SourceOutcome(source.name, "error", error=f"internal error: {exc}")
+
+    def _refresh_source(self, rnd: _Round, source: Source) -> SourceOutcome:
+        """Fetch, parse, normalise and store one source; never raises for its own failure."""
+        started = time.monotonic()
+        hint = rnd.hints.pop(source.name, None)
+        try:
+            with self.storage.claim(source.name, SOURCE_LOCK_TIMEOUT) as waited:
+                state = self.storage.state(source.name, source.kind, source.url) if hint is None or waited else hint
+                state = restarted(state, source.url, source.kind)
+                now = self.clock()
+                if not rnd.force and not may_fetch(state, now):
+                    return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started,
+                                         next_due=state.next_due or state.retry_after)
+                try:
+                    if source.kind == "local":
+                        outcome = self._refresh_local(rnd, source, state, now)
+                    else:
+                        outcome = self._refresh_feed(rnd, source, state, now)
+                except SourceError as exc:
+                    outcome = self._record_failure(rnd, source, state, now, exc)
+                return replace(outcome, seconds=time.monotonic() - started)
+        except (LockTimeout, StoreError) as exc:
+            return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
+
+    def _policy(self, source: Source) -> Policy:
+        return Policy(interval=source.interval, jitter=self.config.jitter)
+
+    def _next(self, source: Source, old: SourceState, outcome: Outcome, now: datetime) -> SourceState:
+        new = decide_source(old, outcome, now, self._policy(source), self.rand)
+        if new.moved_to and new.moved_to != old.moved_to:
+            log.info("%s: feed moved permanently to %s", source.name, new.moved_to)
+        return new
+
+    def _unchanged(self, rnd: _Round, state: SourceState) -> None:
+        """A source that did not change: its state waits for the round's last transaction (a
+        write transaction per source was most of a warm round's cost; losing them to a crash only
+        makes those sources due again)."""
+        with rnd.lock:
+            rnd.deferred.append(state)
+
+    def _refresh_feed(self, rnd: _Round, source: Source, state: SourceState, now: datetime) -> SourceOutcome:
+        assert source.url is not None
+        url = state.moved_to or source.url
+        etag = None if rnd.full else state.etag
+        modified = None if rnd.full else state.last_modified
+        result = self.fetcher.fetch(source.name, url, etag, modified)
+        if result.not_modified:
+            ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url), now)
+            self._unchanged(rnd, ok)
+            return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
+                                 next_due=ok.next_due)
+        body_hash = hashlib.sha256(result.content).hexdigest()[:32]
+        if not rnd.full and body_hash == state.body_hash:
+            ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
+                                                       same_body=True), now)
+            self._unchanged(rnd, ok)
+            return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
+                                 next_due=ok.next_due)
+        from feedsvc.items.decide import decide, lookups, resolve   # only a changed feed needs them
+
+        job = ParseJob(
+            source=source.name, content=result.content, url=result.url, feed_url=source.url,
+            site_url=self.config.site.url, now=now, headers=result.headers,
+            max_entries=self.config.fetch.max_entries, max_bytes=self.config.fetch.max_bytes,
+            known={} if rnd.full else self.storage.seen(source.name))
+        for _attempt in range(2):
+            parsed = self.pool.run(job)
+            if parsed.error is not None:
+                raise ParseError(source.name, parsed.error, result.url)
+            items = list(parsed.items)
+            ok = self._next(source, state, Fetched(
+                body_hash=body_hash, etag=result.etag, last_modified=result.last_modified,
+                permanent_url=result.permanent_url, title=parsed.title, link=parsed.link,
+                ttl_seconds=parsed.ttl_seconds, warning=parsed.warning), now)
+            with self.storage.write(source.name) as tx:
+                skipped = {seen.key for _, seen in parsed.skipped}
+                kept = tx.resolve(list(skipped))
+                if len(kept) < len(skipped):
+                    # a skipped entry's item is gone from the store (purged): normalise them all
+                    job = replace(job, known={})
+                    continue
+                own_keys, match = lookups(items)
+                snap = tx.snapshot(own_keys, match)
+                writes = resolve(decide(items, snap, self.rank, rnd.run, self.priority), snap, now, rnd.run)
+                seen = [(fp, Seen(i.key, i.dedup_keys)) for fp, i in zip(parsed.fingerprints, items) if fp]
+                counts = tx.apply(SourceUpdate(state=ok, run=rnd.run, writes=writes, present=True,
+                                               kept=list(kept.values()), seen=seen + list(parsed.skipped)))
+            break
+        if parsed.warning:
+            log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
+        return SourceOutcome(source.name, "ok", new=counts.new, updated=counts.updated,
+                             unchanged=counts.unchanged, duplicates=counts.duplicates,
+                             warning=parsed.warning, next_due=ok.next_due)
+
+    def _refresh_local(self, rnd: _Round, source: Source, state: SourceState, now: datetime) -> SourceOutcome:
+        from feedsvc.items.decide import decide, lookups, resolve
+        from feedsvc.items.normalise import Cleaners, SourceContext, normalise
+        from feedsvc.sources import articles
+
+        assert source.path is not None
+        cfg = self.config
+        try:
+            scan = articles.scan(source.path)
+        except OSError as exc:
+            raise SourceError(source.name, f"cannot read directory {source.path}: {exc.strerror or exc}") from None
+        known = self.storage.files(source.name)
+        current = {f.relpath: f for f in scan.files}
+        changed = [f for f in scan.files if known.get(f.relpath, FileRecord(-1, -1, None))[:2] != (f.size, f.mtime_ns)]
+        deleted = [rel for rel in known if rel not in current]
+        warnings = list(scan.problems)
+        origin = Origin(title=source.title or cfg.site.title, link=cfg.site.url, id=cfg.site.id, home=cfg.site.url)
+        ctx = SourceContext(name=source.name, origin=origin, base_url=cfg.site.url, site_url=cfg.site.url)
+        items: list[Item] = []
+        cleaners = Cleaners()
+        file_keys: dict[str, str | None] = {}
+        for f in changed:
+            try:
+                data = articles.read_file(source.path, f.relpath)
+                parsed = articles.parse_article(source.name, f.relpath, data)
+            except articles.ArticleSkipped as exc:
+                warnings.append(f"{f.relpath}: skipped, {exc}")
+                file_keys[f.relpath] = None
+                continue
+            except OSError as exc:
+                warnings.append(f"{f.relpath}: unreadable, {exc.strerror or exc}")
+                continue
+            warnings.extend(f"{f.relpath}: {w}" for w in parsed.warnings)
+            item = normalise(parsed.entry, ctx, now, cleaners)
+            items.append(item)
+            file_keys[f.relpath] = item.key
+        for w in warnings:
+            log.warning("%s: %s", source.name, w)
+        # files skipped on an earlier scan and untouched since are still skipped: keep saying so
+        # in the source's warning (status, summary line), without logging the same WARNING every run
+        still = [f"{rel}: still skipped (not a readable article)" for rel in sorted(current)
+                 if rel in known and rel not in file_keys and known[rel].key is None
+                 and known[rel][:2] == (current[rel].size, current[rel].mtime_ns)]
+        for w in still:
+            log.info("%s: %s", source.name, w)
+        warning = "; ".join(warnings + still)[:1000] or None
+        ok = self._next(source, state, Scanned(title=origin.title, link=origin.home, warning=warning), now)
+        if not changed and not deleted:
+            self._unchanged(rnd, ok)
+            return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning,
+                                 next_due=ok.next_due)
+        old_keys = {rel: known[rel].key for rel in deleted if known[rel].key}
+        for f in changed:            # a changed file whose id changed drops its old item
+            prev = known.get(f.relpath)
+            if prev and prev.key and prev.key != file_keys.get(f.relpath):
+                old_keys[f.relpath] = prev.key
+        live = {i.key for i in items} | {known[r].key for r in current if r in known and r not in file_keys}
+        files = FileChanges(set={f.relpath: FileRecord(f.size, f.mtime_ns, file_keys[f.relpath])
+                                 for f in changed if f.relpath in file_keys}, deleted=deleted)
+        with self.storage.write(source.name) as tx:
+            removed = tx.remove([k for k in old_keys.values() if k and k not in live])
+            own_keys, match = lookups(items)
+            snap = tx.snapshot(own_keys, match)
+            writes = resolve(decide(items, snap, self.rank, rnd.run, self.priority), snap, now, rnd.run)
+            counts = tx.apply(SourceUpdate(state=ok, run=rnd.run, writes=writes, files=files))
+        return SourceOutcome(source.name, "ok", new=counts.new, updated=counts.updated + removed,
+                             unchanged=len(current) - len(changed) + counts.unchanged,
+                             duplicates=counts.duplicates, warning=warning, next_due=ok.next_due)
+
+    def _record_failure(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
+                        exc: SourceError) -> SourceOutcome:
+        failed = self._next(source, state, Failed(exc.message, getattr(exc, "status", None),
+                                                  getattr(exc, "retry_after", None)), now)
+        log.debug("%s: %s (failure %d)", source.name, exc.message, failed.failures)
+        with self.storage.write(source.name) as tx:
+            tx.apply(SourceUpdate(state=failed, run=rnd.run))
+        return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count,
+                             next_due=failed.next_due)
+
+
+# ---- the functions the CLI and the tests call ---------------------------------------------------
 
 def select_sources(config: Config, names: Sequence[str] | None) -> list[Source]:
     """The sources named (in config order), or all. Raises KeyError naming an unknown one."""
@@ -522,46 +389,15 @@ def select_sources(config: Config, names: Sequence[str] | None) -> list[Source]:
     return [s for s in config.sources if s.name in wanted]
 
 
-def refresh(rt: Runtime, sources: Iterable[Source], full: bool = False,
+def refresh(engine: Engine, sources: Iterable[Source], full: bool = False,
             on_done: Callable[[SourceOutcome], None] | None = None) -> RefreshReport:
-    """Refresh the given sources concurrently (a bounded pool), then publish once."""
-    chosen = list(sources)
-    outcomes: dict[str, SourceOutcome] = {}
-    remote = sum(1 for s in chosen if s.kind == "feed")
-    if rt.parse_workers is not None:
-        rt.pool.workers = rt.parse_workers
-    else:
-        rt.pool.workers = default_workers() if remote >= POOL_MIN_SOURCES else 0
-    workers = max(1, min(rt.config.fetch.workers, len(chosen) or 1))
-    rt.defer_unchanged()
-    try:
-        rt.prefetch_states(s.name for s in chosen)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            futures = {pool.submit(refresh_source, rt, s, full): s for s in chosen}
-            for fut in as_completed(futures):
-                src = futures[fut]
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # a bug in one source must not stop the others
-                    log.error("%s: internal error: %s", src.name, exc)
-                    log.debug("traceback", exc_info=True)
-                    outcome = SourceOutcome(src.name, "error", error=f"internal error: {exc}")
-                outcomes[src.name] = outcome
-                if on_done:
-                    on_done(outcome)
-    finally:
-        rt.drop_prefetched()
-        rt.pool.end_round()
-        rt.close_finished_stores()
-        try:
-            rt.flush_unchanged()
-        except StoreError as exc:
-            log.error("could not save the state of unchanged sources: %s", exc)
-        memory.trim()       # what the round freed, back before the publish allocates its own
-    ordered = tuple(outcomes[s.name] for s in chosen)
-    try:
-        published = publish(rt)
-        return RefreshReport(ordered, published)
-    except (FeedsvcError, LockTimeout) as exc:
-        log.error("publish failed: %s", exc)
-        return RefreshReport(ordered, None, str(exc))
+    return engine.refresh(sources, full=full, on_done=on_done)
+
+
+def refresh_source(engine: Engine, source: Source, full: bool = False, force: bool = True,
+                   run: int | None = None) -> SourceOutcome:
+    return engine.refresh_one(source, full=full, force=force, run=run)
+
+
+def publish(engine: Engine, force: bool = False) -> PublishResult:
+    return engine.publish(force=force)

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from feedsvc.parsing.incremental import ParseJob, ParseOutput, parse_and_normalise
+from feedsvc.errors import WorkerGone
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def worker_main() -> None:
     import signal
     import sys
 
-    import feedsvc.parsing.fast  # noqa: F401  (the parse path, before the first job arrives)
+    import feedsvc.parsing.document  # noqa: F401  (the parse path, before the first job arrives)
+    import feedsvc.parsing.fast  # noqa: F401
     import feedsvc.items.normalise  # noqa: F401
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
@@ -78,10 +80,6 @@ _READY = bytes(8)                # a worker's first message: an empty one, once 
 class JobFailed:
     """What a worker sends back for a job that raised (a bug): the parent raises it there."""
     message: str
-
-
-class WorkerGone(Exception):
-    """The worker process ended before answering (killed, out of memory)."""
 
 
 class _Worker:

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from feedsvc.items.keys import canonical_link, dedup_keys, with_derived_keys
+from feedsvc.items.keys import canonical_link, dedup_keys, link_identity, with_derived_keys
 from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
 
 ID_NAMESPACE = uuid.UUID("6f0c7b55-1d0a-4c53-9a8e-5b8f2f6c9e11")  # never change: ids derive from it
@@ -142,14 +142,19 @@ def is_iri(value: str) -> bool:
 
 
 def entry_key(raw: RawEntry, link: str | None) -> str:
-    """Identity within a source: guid/id, else link, else a hash of title and date."""
+    """Identity within a source: guid/id, else link, else a hash of title and date.
+
+    The link is canonicalised (scheme and host case, default port, tracking parameters, query
+    order) but keeps its fragment (``keys.link_identity``): a feed whose entries are one page's
+    fragments (``entries.php#111``, ``#110``, … one per issue) has one entry per fragment. A link
+    without a fragment gives the key it always did."""
     guid = clean_text(raw.guid).strip() if raw.guid else ""
     if guid:
         return "g:" + guid
     if raw.local_path:
         return "f:" + raw.local_path
     if link:
-        return "l:" + (canonical_link(link) or link)
+        return "l:" + (link_identity(link) or link)
     basis = json.dumps([plain_text(raw.title, raw.title_is_html),
                         (raw.published or raw.updated).isoformat() if (raw.published or raw.updated) else "",
                         plain_text(raw.summary or raw.content)[:200] if not raw.title else ""])
@@ -246,7 +251,8 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
     canonical = canonical_link(declared or link) if (declared or link) else None
     keys = dedup_keys(canonical, guid, raw.guid_is_permalink)
     if raw.page is not None and declared:
-        keys = tuple(dict.fromkeys(keys + (canonical_link(declared) or "",)).keys() - {""})
+        # in order (a set's order changed with PYTHONHASHSEED, and so the stored keys between runs)
+        keys = tuple(k for k in dict.fromkeys(keys + (canonical_link(declared) or "",)) if k)
     origin = origin or normalise_origin(ctx.origin, ctx.base_url)
     fields: dict[str, object] = {
         "title": title, "link": link, "summary": summary, "content": content,
@@ -257,7 +263,7 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
     }
     # with the content fingerprint and the other derived match keys (``dedup.match_keys``),
     # computed here once (on the parse workers) rather than again by the store and by decide
-    keys = with_derived_keys(keys, title, content or summary, published, canonical)
+    keys = with_derived_keys(keys, title, content or summary, published, canonical, link)
     return Item(
         source=ctx.name, key=key, id=published_id(ctx.name, key, guid), title=title, link=link,
         canonical_link=canonical, dedup_keys=keys, authors=authors, published=published,

@@ -91,7 +91,7 @@ def parse_and_normalise(job: ParseJob) -> ParseOutput:
 
 def _outline(job: ParseJob) -> Outline | None:
     from feedsvc.parsing.outline import outline
-    from feedsvc.parsing.document import unwrap
+    from feedsvc.parsing.common import unwrap
 
     try:
         shape = outline(unwrap(job.source, job.content, job.url, job.max_bytes))
@@ -171,7 +171,8 @@ def _normalise_fresh(job: ParseJob, ctx: SourceContext, parsed: ParsedFeed,
                        fingerprints=tuple(fp or "" for fp, _ in fresh), skipped=skipped)
 
 
-FINGERPRINT_VERSION = "1"        # bump when normalise's output for the same input changes
+FINGERPRINT_VERSION = "2"        # bump when normalise's output for the same input changes (2: digit groups
+                                 # keep their boundary in fingerprints, fragments in entry keys)
 
 
 def entry_fingerprints(entries: Sequence[RawEntry], ctx: SourceContext, now: datetime) -> list[str | None]:

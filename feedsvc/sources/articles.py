@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from feedsvc.model import Person, RawEntry
+from feedsvc.errors import ArticleSkipped
 
 ARTICLE_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                     ".html": "html", ".htm": "html"}
@@ -41,10 +42,6 @@ META_KEYS = {"author", "date", "tags", "link", "id", "summary"}
 _META_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1, not \t \n \r
 _BACKUP = re.compile(r"(~|\.swp|\.swo|\.bak|\.orig|\.tmp|\.part)$|^#.*#$", re.I)
-
-
-class ArticleSkipped(Exception):
-    """A file that is not an article we can read (empty, binary); the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from feedsvc.clock import Clock, utcnow
 from feedsvc.config import file_url_path
 from feedsvc.errors import FetchError
 from feedsvc.model import FetchResult
@@ -48,7 +49,8 @@ class HttpFetcher:
     """Fetches http(s) and file: URLs. Thread-safe: each thread gets its own Session."""
 
     def __init__(self, user_agent: str, base_dir: Path, connect_timeout: float = 10.0,
-                 timeout: float = 30.0, max_bytes: int = 10 * 1024 * 1024) -> None:
+                 timeout: float = 30.0, max_bytes: int = 10 * 1024 * 1024, clock: Clock = utcnow) -> None:
+        self.clock = clock               # for a Retry-After given as a date
         self.user_agent = user_agent
         self.base_dir = base_dir
         self.connect_timeout = connect_timeout
@@ -130,7 +132,7 @@ class HttpFetcher:
                                etag=hdrs.get("etag"), last_modified=hdrs.get("last-modified"),
                                permanent_url=permanent)
         if resp.status_code != 200:
-            retry = _retry_after(hdrs.get("retry-after")) if resp.status_code in (429, 503) else None
+            retry = _retry_after(hdrs.get("retry-after"), self.clock()) if resp.status_code in (429, 503) else None
             reason = resp.reason or ""
             raise FetchError(source, f"HTTP {resp.status_code} {reason}".strip(), url,
                              status=resp.status_code, retry_after=retry)
@@ -233,7 +235,7 @@ def _release(resp: requests.Response) -> None:
     resp.close()
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
@@ -245,7 +247,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _short(exc: BaseException) -> str:

@@ -24,12 +24,9 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from feedsvc.errors import LockTimeout
 
 _OFD = getattr(fcntl, "F_OFD_SETLK", None)     # Linux ≥ 3.15; None elsewhere
-
-
-class LockTimeout(Exception):
-    pass
 
 
 class FileLock:

@@ -1,0 +1,334 @@
+"""``MemoryStorage``: the storage contract in dictionaries, for unit tests of the engine and the
+publisher that need no file. One lock serialises its writers (a source's transaction holds it),
+as SQLite's single writer does; it shares nothing between processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from feedsvc.errors import LockTimeout
+from feedsvc.items.decide import Action, ItemRef, Known, Snapshot
+from feedsvc.model import Copy, Item, Seen, SourceState, StoredItem
+from feedsvc.storage.protocol import Counts, FileRecord, PublishRecord, SourceUpdate
+
+
+@dataclass
+class _Row:
+    source: str
+    key: str
+    item: Item
+    date: datetime
+    updated: datetime
+    first_seen: datetime
+    run: int
+    present: bool = True
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()          # the single writer
+        self._rows: dict[int, _Row] = {}
+        self._own: dict[tuple[str, str], int] = {}
+        self._alias: dict[tuple[str, str], tuple[int, str | None]] = {}
+        self._dkeys: dict[str, int] = {}
+        self._states: dict[str, SourceState] = {}
+        self._seen: dict[str, dict[str, Seen]] = {}
+        self._files: dict[str, dict[str, FileRecord]] = {}
+        self._publish: PublishRecord | None = None
+        self._purge_due: set[str] = set()
+        self._purge_limit: int | None = None
+        self._next = 1
+        self._run = 0
+        self._generation = 0
+        self._claims: dict[str, threading.Lock] = {}
+        self._publisher = threading.Lock()
+
+    # ---- source state ----------------------------------------------------------------------
+
+    def states(self) -> dict[str, SourceState]:
+        with self._lock:
+            return {n: self._counted(st) for n, st in self._states.items()}
+
+    def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
+        with self._lock:
+            st = self._states.get(name)
+            return self._counted(st) if st else SourceState(name=name, kind=kind, url=url)
+
+    def _counted(self, st: SourceState) -> SourceState:
+        return replace(st, item_count=sum(1 for r in self._rows.values() if r.source == st.name))
+
+    def save_states(self, states: Sequence[SourceState]) -> None:
+        with self._lock:
+            for st in states:
+                old = self._states.get(st.name)
+                if (old is None or old.last_attempt is None or st.last_attempt is None
+                        or st.last_attempt >= old.last_attempt):
+                    self._states[st.name] = replace(st, item_count=0)
+
+    def seen(self, source: str) -> dict[str, Seen]:
+        with self._lock:
+            return dict(self._seen.get(source, {}))
+
+    def files(self, source: str) -> dict[str, FileRecord]:
+        with self._lock:
+            return dict(self._files.get(source, {}))
+
+    @contextmanager
+    def write(self, source: str) -> Iterator[_Transaction]:
+        with self._lock:
+            saved = self._copy()
+            try:
+                yield _Transaction(self, source)
+            except BaseException:
+                self._restore(saved)
+                raise
+
+    def _copy(self) -> tuple[Any, ...]:
+        return ({k: replace(v) for k, v in self._rows.items()}, dict(self._own), dict(self._alias),
+                dict(self._dkeys), dict(self._states), {k: dict(v) for k, v in self._seen.items()},
+                {k: dict(v) for k, v in self._files.items()}, set(self._purge_due), self._next, self._generation)
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        (self._rows, self._own, self._alias, self._dkeys, self._states, self._seen, self._files,
+         self._purge_due, self._next, self._generation) = saved
+
+    @contextmanager
+    def claim(self, source: str, timeout: float) -> Iterator[bool]:
+        with self._lock:
+            lock = self._claims.setdefault(source, threading.Lock())
+        waited = not lock.acquire(blocking=False)
+        if waited and not lock.acquire(timeout=timeout):
+            raise LockTimeout(f"source {source} is being refreshed by another thread")
+        try:
+            yield waited
+        finally:
+            lock.release()
+
+    def next_run(self) -> int:
+        with self._lock:
+            self._run += 1
+            return self._run
+
+    # ---- items -------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return self._generation
+
+    def count_items(self, source: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for r in self._rows.values() if source is None or r.source == source)
+
+    def _sorted(self, refs: Sequence[int]) -> list[int]:
+        return sorted(refs, key=lambda ref: (-self._rows[ref].date.timestamp(), self._rows[ref].item.id))
+
+    def newest(self, limit: int) -> list[StoredItem]:
+        with self._lock:
+            return self._stored(self._sorted(list(self._rows))[:limit])
+
+    def items_of(self, source: str) -> list[StoredItem]:
+        with self._lock:
+            return self._stored(self._sorted([k for k, r in self._rows.items() if r.source == source]))
+
+    def pages(self, sources: Sequence[str]) -> list[StoredItem]:
+        with self._lock:
+            wanted = set(sources)
+            return self._stored(self._sorted([k for k, r in self._rows.items()
+                                              if r.source in wanted and r.item.page is not None]))
+
+    def _stored(self, refs: Sequence[int]) -> list[StoredItem]:
+        out = []
+        for ref in refs:
+            r = self._rows[ref]
+            copies: dict[str, str | None] = {}
+            for (src, _key), (target, link) in sorted(self._alias.items(),
+                                                      key=lambda kv: (kv[0][0], kv[1][1] is None, kv[1][1] or "")):
+                if target == ref and src != r.source:
+                    copies.setdefault(src, link)
+            cs = tuple(Copy(s, link) for s, link in copies.items())
+            out.append(StoredItem(item=replace(r.item, source=r.source, key=r.key), first_seen=r.first_seen,
+                                  date=r.date, updated=r.updated, also_in=tuple(c.source for c in cs), copies=cs))
+        return out
+
+    def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
+        with self._lock:
+            return {n: (st.feed_title, st.feed_link) for n, st in self._states.items()}
+
+    def local_sources(self) -> set[str]:
+        with self._lock:
+            return {n for n, st in self._states.items() if st.kind == "local"}
+
+    def purge(self, now: datetime, max_age: float, per_source: int) -> int:
+        with self._lock:
+            cutoff = now.timestamp() - max_age
+            gone = [k for k, r in self._rows.items() if not r.present and r.date.timestamp() < cutoff]
+            if self._purge_limit != per_source:
+                due = {r.source for r in self._rows.values()}
+                self._purge_limit = per_source
+            else:
+                due = set(self._purge_due)
+            for src in due:
+                refs = self._sorted([k for k, r in self._rows.items() if r.source == src])
+                gone.extend(k for k in refs[per_source:] if not self._rows[k].present)
+            for k in set(gone):
+                self._delete(k)
+            self._purge_due.clear()
+            if gone:
+                self._generation += 1
+            return len(set(gone))
+
+    def _delete(self, ref: int) -> None:
+        r = self._rows.pop(ref)
+        self._own.pop((r.source, r.key), None)
+        for k in [k for k, (t, _) in self._alias.items() if t == ref]:
+            del self._alias[k]
+        for k in [k for k, t in self._dkeys.items() if t == ref]:
+            del self._dkeys[k]
+
+    # ---- publishing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def publisher(self, timeout: float) -> Iterator[None]:
+        if not self._publisher.acquire(timeout=timeout):
+            raise LockTimeout("another publish is running")
+        try:
+            yield
+        finally:
+            self._publisher.release()
+
+    def last_publish(self) -> PublishRecord | None:
+        return self._publish
+
+    def record_publish(self, record: PublishRecord) -> None:
+        with self._lock:
+            self._publish = record
+
+    def release_idle(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Transaction:
+    def __init__(self, store: MemoryStorage, source: str) -> None:
+        self.s = store
+        self.source = source
+
+    def _known(self, ref: int) -> Known:
+        r = self.s._rows[ref]
+        return Known(ItemRef(ref), r.source, r.item.content_hash, r.run, key=r.key, id=r.item.id, date=r.date,
+                     updated=r.updated, first_seen=r.first_seen, link=r.item.link)
+
+    def resolve(self, keys: Sequence[str]) -> dict[str, tuple[ItemRef, bool]]:
+        out: dict[str, tuple[ItemRef, bool]] = {}
+        for k in keys:
+            if (self.source, k) in self.s._own:
+                out[k] = (ItemRef(self.s._own[(self.source, k)]), True)
+            elif (self.source, k) in self.s._alias:
+                out[k] = (ItemRef(self.s._alias[(self.source, k)][0]), False)
+        return out
+
+    def snapshot(self, own_keys: Sequence[str], match_keys: Sequence[str]) -> Snapshot:
+        own: dict[str, Known] = {}
+        for k in own_keys:
+            ref = self.s._own.get((self.source, k))
+            if ref is None and (self.source, k) in self.s._alias:
+                ref = self.s._alias[(self.source, k)][0]
+            if ref is not None:
+                own[k] = self._known(ref)
+        by_key = {k: self._known(self.s._dkeys[k]) for k in match_keys if k in self.s._dkeys}
+        return Snapshot(own=own, by_dedup_key=by_key)
+
+    def apply(self, update: SourceUpdate) -> Counts:
+        s, source = self.s, self.source
+        counts = {"new": 0, "updated": 0, "unchanged": len(update.kept), "duplicates": 0}
+        carried = {int(r) for r, own in update.kept if own}
+        changed = False
+        for w in update.writes:
+            item = w.item
+            if w.action is Action.NEW:
+                assert w.date and w.updated and w.first_seen
+                ref = s._next
+                s._next += 1
+                s._rows[ref] = _Row(source, item.key, item, w.date, w.updated, w.first_seen, update.run)
+                s._own[(source, item.key)] = ref
+                self._add_keys(ref, item.dedup_keys)
+                counts["new"] += 1
+                carried.add(ref)
+                changed = True
+            elif w.action is Action.UPDATE:
+                assert w.target is not None and w.date and w.updated
+                r = s._rows[w.target]
+                s._own.pop((r.source, r.key), None)
+                s._own[(source, item.key)] = w.target
+                r.key, r.item, r.date, r.updated, r.present = item.key, item, w.date, w.updated, True
+                for k in [k for k, t in s._dkeys.items() if t == w.target]:
+                    del s._dkeys[k]
+                self._add_keys(w.target, item.dedup_keys)
+                counts["updated"] += 1
+                carried.add(w.target)
+                changed = True
+            elif w.action is Action.UNCHANGED:
+                counts["unchanged"] += 1
+                if w.own and w.target is not None:
+                    carried.add(w.target)
+            elif w.action is Action.DUPLICATE:
+                assert w.target is not None
+                s._alias[(source, item.key)] = (w.target, item.link)
+                self._add_keys(w.target, item.dedup_keys)
+                counts["duplicates"] += 1
+                changed = True
+            elif w.action is Action.TAKEOVER:
+                assert w.target is not None and w.date and w.updated and w.demoted
+                s._alias.pop((source, item.key), None)
+                r = s._rows[w.target]
+                s._own.pop((r.source, r.key), None)
+                s._own[(source, item.key)] = w.target
+                r.source, r.key, r.item, r.date, r.updated, r.present = source, item.key, item, w.date, w.updated, True
+                d = w.demoted
+                s._alias[(d.source, d.key)] = (w.target, d.link)
+                self._add_keys(w.target, item.dedup_keys)
+                counts["new"] += 1
+                carried.add(w.target)
+                changed = True
+        if update.present:
+            for ref, r in s._rows.items():
+                if r.source == source:
+                    r.present = ref in carried
+        if update.writes:
+            s._purge_due.add(source)
+        if changed:
+            s._generation += 1
+        if update.seen is not None:
+            s._seen[source] = dict(update.seen)
+        if update.files is not None:
+            files = s._files.setdefault(source, {})
+            files.update(update.files.set)
+            for rel in update.files.deleted:
+                files.pop(rel, None)
+        s._states[source] = replace(update.state, item_count=0)
+        return Counts(new=counts["new"], updated=counts["updated"], unchanged=counts["unchanged"],
+                      duplicates=counts["duplicates"])
+
+    def remove(self, keys: Sequence[str]) -> int:
+        s, removed = self.s, 0
+        for key in keys:
+            ref = s._own.get((self.source, key))
+            if ref is not None:
+                s._delete(ref)
+                removed += 1
+            s._alias.pop((self.source, key), None)
+        if removed:
+            s._generation += 1
+            s._purge_due.add(self.source)
+        return removed
+
+    def _add_keys(self, ref: int, keys: Sequence[str]) -> None:
+        for k in keys:
+            self.s._dkeys.setdefault(k, ref)

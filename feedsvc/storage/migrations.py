@@ -1,0 +1,72 @@
+"""Upgrades of a SQLite store written by an earlier feedsvc, run inside the migrating transaction
+(``SqliteStorage._migrate``), before the current schema's ``CREATE … IF NOT EXISTS``.
+
+Schema 1 → 2:
+- ``source.next_due`` (the daemon's schedule lives in the store now);
+- ``item.link`` and ``item.page`` as columns (read from each item's JSON once), so a snapshot
+  and the article pages need no JSON;
+- the publish bookkeeping as a row of ``publish`` instead of newline-joined strings in ``meta``;
+- every item's derived match keys (``fp:``, ``pf:``, ``lt:``) computed again: the fingerprint
+  now keeps the boundaries between digit groups ("Release 1.10" ≠ "Release 11.0"). The copies'
+  own derived keys are dropped with the old ones (a copy is still found by its entry key and
+  link); ``seen`` is emptied, so each feed's next fetch normalises its entries once more and
+  decides them against their stored items by entry key: nothing is posted again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+
+from feedsvc.items.keys import DERIVED_KEYS, rederive_keys
+from feedsvc.storage.codec import item_from_json, item_to_json
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def upgrade(db: sqlite3.Connection, version: int) -> None:
+    if version < 2:
+        _to_2(db)
+
+
+def _to_2(db: sqlite3.Connection) -> None:
+    if "next_due" not in _columns(db, "source"):
+        db.execute("ALTER TABLE source ADD COLUMN next_due REAL")
+    if "link" not in _columns(db, "alias"):
+        db.execute("ALTER TABLE alias ADD COLUMN link TEXT")
+    cols = _columns(db, "item")
+    for col in ("link", "page"):
+        if col not in cols:
+            db.execute(f"ALTER TABLE item ADD COLUMN {col} TEXT")
+    derived = tuple(DERIVED_KEYS)
+    db.execute("DELETE FROM dkey WHERE " + " OR ".join("dkey LIKE ?" for _ in derived),
+               [p + "%" for p in derived])
+    rows = db.execute("SELECT pk, data FROM item").fetchall()
+    for pk, data in rows:
+        item = item_from_json(data)
+        # a derived key decide had dropped (shared by several entries of one fetch) stays dropped
+        had = {k[:3] for k in item.dedup_keys if k.startswith(derived)}
+        keys = tuple(k for k in rederive_keys(item) if not k.startswith(derived) or k[:3] in had)
+        if keys != item.dedup_keys:
+            item = replace(item, dedup_keys=keys)
+            data = item_to_json(item)
+        db.execute("UPDATE item SET link = ?, page = ?, data = ? WHERE pk = ?", (item.link, item.page, data, pk))
+        db.executemany("INSERT OR IGNORE INTO dkey (dkey, item_pk) VALUES (?, ?)",
+                       [(k, pk) for k in keys if k.startswith(derived)])
+    db.execute("DELETE FROM seen")
+    meta = dict(db.execute("SELECT k, v FROM meta WHERE k LIKE 'x:%'").fetchall())
+    db.execute("CREATE TABLE IF NOT EXISTS publish (id INTEGER PRIMARY KEY CHECK (id = 1), "
+               "fingerprint TEXT NOT NULL, selection TEXT NOT NULL, files TEXT NOT NULL, "
+               "items INTEGER NOT NULL, at REAL)")
+    published = meta.get("x:published")
+    if published is not None:
+        fingerprint, _, files = published.partition("\n")
+        db.execute("INSERT OR REPLACE INTO publish (id, fingerprint, selection, files, items) VALUES (1, ?, ?, ?, ?)",
+                   (fingerprint, meta.get("x:published_selection", ""),
+                    json.dumps([f for f in files.split("\n") if f]), int(meta.get("x:published_items") or 0)))
+    if "x:purge_limit" in meta:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('purge_limit', ?)", (meta["x:purge_limit"],))
+    db.execute("DELETE FROM meta WHERE k LIKE 'x:%'")

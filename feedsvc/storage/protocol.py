@@ -1,0 +1,191 @@
+"""What the engine, the publisher and the CLI may ask of a store: ``Storage``, and the records
+that cross it. Implementations: ``sqlite.SqliteStorage`` (the embedded default) and
+``memory.MemoryStorage`` (a fake for unit tests); tests/test_storage_contract.py holds every
+implementation to the same behaviour.
+
+The methods are coarse and named for what the engine means. The store decides nothing: the pure
+deciders (``items.decide``, ``items.source_state``, ``output.plan``) settle ids, dates, states
+and whether to render; the store reads what they need and writes what they decided.
+
+One source's refresh is one transaction (``write(source)``): its snapshot is read and its
+decisions applied inside it, and no other writer (thread or process) changes the items it read
+in between, so two sources never decide on a stale snapshot of a story they share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from feedsvc.items.decide import ItemRef, ItemWrite, Snapshot
+from feedsvc.model import Seen, SourceState, StoredItem
+
+
+class FileRecord(NamedTuple):
+    """A local article file as the last scan saw it."""
+    size: int
+    mtime_ns: int
+    key: str | None              # the entry key of its item; None when it was skipped (not an article)
+
+
+@dataclass(frozen=True, slots=True)
+class FileChanges:
+    """What a scan of a local article directory changed."""
+    set: Mapping[str, FileRecord] = field(default_factory=dict)   # relpath → its record now
+    deleted: Sequence[str] = ()  # relpaths gone since the last scan
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUpdate:
+    """Everything one refresh of one source writes, decided before the store sees it."""
+    state: SourceState           # the source's next state (``items.source_state.decide_source``)
+    run: int = 0                 # the refresh run (stored on new items: see ``items.decide``)
+    writes: Sequence[ItemWrite] = ()   # ``items.decide.resolve``'s output
+    present: bool = False        # a feed: its items not carried by this fetch are "gone from the feed"
+    kept: Sequence[tuple[ItemRef, bool]] = ()  # entries carried unchanged and not decided again:
+                                               # (the item, whether the source owns it), as ``resolve`` gave them
+    seen: Sequence[tuple[str, Seen]] | None = None   # the fetch's entry fingerprints (None: unchanged)
+    files: FileChanges | None = None   # local articles: the scan's changes
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What applying a ``SourceUpdate`` did, for the summary line."""
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRecord:
+    """What the last publish rendered, so the next one can tell whether it may skip."""
+    fingerprint: str             # digest of what the outputs depend on, store generation included
+    selection: str               # digest of the items chosen for every output
+    files: tuple[str, ...]       # files written (relative to output.dir)
+    items: int                   # items in the combined feeds
+    at: datetime | None = None   # when
+
+
+class SourceTransaction(Protocol):
+    """One source's write transaction (see ``Storage.write``)."""
+
+    def resolve(self, keys: Sequence[str]) -> dict[str, tuple[ItemRef, bool]]:
+        """Entry keys of this source → (the item, whether the source owns it rather than a copy)."""
+        ...
+
+    def snapshot(self, own_keys: Sequence[str], match_keys: Sequence[str]) -> Snapshot:
+        """What the store holds under these entry keys of this source (own items and copies) and
+        under these match keys (any source's items): ``items.decide.lookups`` says which."""
+        ...
+
+    def remove(self, keys: Sequence[str]) -> int:
+        """Delete this source's items (and copies) with these entry keys: deleted articles.
+        Returns how many items."""
+        ...
+
+    def apply(self, update: SourceUpdate) -> Counts:
+        """Write ``update`` (in this transaction)."""
+        ...
+
+
+class Storage(Protocol):
+    """A store of items, source states and publish bookkeeping. Safe to share between the
+    threads of one process; processes coordinate through the store (locks, transactions)."""
+
+    # ---- source state ----------------------------------------------------------------------
+
+    def states(self) -> dict[str, SourceState]:
+        """Every source's state the store knows, with its item count."""
+        ...
+
+    def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
+        """One source's state (a fresh one, of this kind and URL, when the store has none)."""
+        ...
+
+    def save_states(self, states: Sequence[SourceState]) -> None:
+        """Save these states in one transaction, each unless the store holds a later attempt for
+        its source (another process refreshed it after these were taken): a deferred write never
+        rolls a source's state back."""
+        ...
+
+    def seen(self, source: str) -> dict[str, Seen]:
+        """The entry fingerprints of the source's last parsed fetch."""
+        ...
+
+    def files(self, source: str) -> dict[str, FileRecord]:
+        """The local article files of the source's last scan."""
+        ...
+
+    def write(self, source: str) -> AbstractContextManager[SourceTransaction]:
+        """One transaction for one source's refresh: committed when the block ends, rolled back
+        if it raises."""
+        ...
+
+    def claim(self, source: str, timeout: float) -> AbstractContextManager[bool]:
+        """Hold ``source`` while it is refreshed: no other thread or process refreshes it
+        meanwhile. Yields whether it had to wait (then its state must be read again). Raises
+        ``LockTimeout`` after ``timeout`` seconds."""
+        ...
+
+    def next_run(self) -> int:
+        """A new refresh-run number (sources of one run compete by config order for a story)."""
+        ...
+
+    # ---- items, for publishing and status ---------------------------------------------------
+
+    def newest(self, limit: int) -> list[StoredItem]:
+        """The newest ``limit`` items, newest first, ties broken by id."""
+        ...
+
+    def items_of(self, source: str) -> list[StoredItem]:
+        ...
+
+    def pages(self, sources: Sequence[str]) -> list[StoredItem]:
+        """The items of these sources that carry a local article page, newest first."""
+        ...
+
+    def count_items(self, source: str | None = None) -> int:
+        ...
+
+    def feed_meta(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every source's feed title and home page (what publishing shows of it)."""
+        ...
+
+    def local_sources(self) -> set[str]:
+        """Names of the local-article sources the store has state for (configured or not)."""
+        ...
+
+    def generation(self) -> int:
+        """A number that changes whenever the stored items change."""
+        ...
+
+    def purge(self, now: datetime, max_age: float, per_source: int) -> int:
+        """Forget items gone from their feed that are older than ``max_age`` seconds or beyond
+        the newest ``per_source`` of their source. Returns how many."""
+        ...
+
+    # ---- publishing ----------------------------------------------------------------------------
+
+    def publisher(self, timeout: float) -> AbstractContextManager[None]:
+        """Hold the right to publish: one publisher at a time. Raises ``LockTimeout``."""
+        ...
+
+    def last_publish(self) -> PublishRecord | None:
+        ...
+
+    def record_publish(self, record: PublishRecord) -> None:
+        ...
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def release_idle(self) -> None:
+        """Let go of what threads that have ended held (their connections)."""
+        ...
+
+    def close(self) -> None:
+        ...
+

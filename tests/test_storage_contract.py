@@ -1,0 +1,327 @@
+"""The storage contract: every ``Storage`` implementation (SQLite, the in-memory fake) must pass
+these. Dates the store keeps, updates in place, copies, takeovers, retention, source state,
+publish bookkeeping, claims, and that ingesting the same thing twice changes nothing."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from feedsvc.errors import LockTimeout
+from feedsvc.items.decide import decide, lookups, resolve
+from feedsvc.model import Seen, SourceState
+from feedsvc.storage import FileChanges, FileRecord, PublishRecord, SourceUpdate, Storage
+from feedsvc.storage.memory import MemoryStorage
+from feedsvc.storage.sqlite import SqliteStorage
+from helpers_feedsvc import T0, item
+
+RANK = {"first": 0, "second": 1}
+KINDS = ["sqlite", "memory"]
+
+
+def make(kind: str, tmp: Path) -> Storage:
+    if kind == "sqlite":
+        return SqliteStorage(tmp / "state" / "feedsvc.db")
+    return MemoryStorage()
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path):
+    s = make(request.param, tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def apply(tx, source: str, items, now, run: int, present: bool = True, rank=RANK):
+    own, keys = lookups(items)
+    snap = tx.snapshot(own, keys)
+    writes = resolve(decide(items, snap, rank, run), snap, now, run)
+    return tx.apply(SourceUpdate(state=SourceState(name=source, kind="feed", last_attempt=now),
+                                 run=run, writes=writes, present=present))
+
+
+def ingest(store: Storage, source: str, items, now, run: int, present: bool = True, rank=RANK) -> dict[str, int]:
+    with store.write(source) as tx:
+        c = apply(tx, source, items, now, run, present, rank)
+    return {"new": c.new, "updated": c.updated, "unchanged": c.unchanged, "duplicates": c.duplicates}
+
+
+def test_new_items_store_first_seen_and_date(store):
+    dated = item(source="first", guid="dated", published=T0 - timedelta(days=3))
+    undated = item(source="first", guid="undated")
+    assert ingest(store, "first", [dated, undated], T0, 1)["new"] == 2
+    by_key = {s.item.key: s for s in store.items_of("first")}
+    assert by_key["g:dated"].date == T0 - timedelta(days=3)
+    assert by_key["g:undated"].date == T0                  # no date: the time first seen
+    assert by_key["g:undated"].first_seen == T0
+
+
+def test_changed_content_updates_in_place(store):
+    v1 = item(source="first", guid="a", published=T0, content="<p>one</p>")
+    ingest(store, "first", [v1], T0, 1)
+    (before,) = store.items_of("first")
+    v2 = item(source="first", guid="a", published=T0, content="<p>two</p>", title="New title")
+    now = T0 + timedelta(hours=5)
+    assert ingest(store, "first", [v2], now, 2)["updated"] == 1
+    (after,) = store.items_of("first")
+    assert store.count_items() == 1
+    assert after.item.id == before.item.id
+    assert after.item.title == "New title" and after.item.content == "<p>two</p>"
+    assert after.date == T0                                # published kept
+    assert after.updated == now                            # updated moves to when we saw it
+    # a feed-given updated date is used when it says so
+    v3 = item(source="first", guid="a", published=T0, content="<p>three</p>", updated=now + timedelta(hours=1))
+    ingest(store, "first", [v3], now + timedelta(hours=2), 3)
+    assert store.items_of("first")[0].updated == now + timedelta(hours=1)
+
+
+def test_repeats_in_one_batch_store_once(store):
+    a = item(source="first", guid="a", title="A")
+    counts = ingest(store, "first", [a, a, replace(a, title="A again")], T0, 1)
+    assert counts["new"] == 1 and store.count_items() == 1
+
+
+def test_cross_source_duplicate_is_stored_once_and_remembers_the_other_source(store):
+    a = item(source="first", link="https://e.org/story?utm_source=first")
+    b = item(source="second", link="https://E.org/story#top", title="Other title")
+    ingest(store, "first", [a], T0, 1)
+    assert ingest(store, "second", [b], T0, 2)["duplicates"] == 1
+    (st,) = store.newest(10)
+    assert st.item.source == "first" and st.item.title == a.title
+    assert st.also_in == ("second",)
+    # the duplicate is remembered: seen again, it is unchanged, not new
+    assert ingest(store, "second", [b], T0, 3) == {"new": 0, "updated": 0, "unchanged": 1, "duplicates": 0}
+    assert store.count_items() == 1
+
+
+def test_takeover_within_one_run_gives_the_item_to_the_first_listed_source(store):
+    late = item(source="second", link="https://e.org/story", title="from second")
+    early = item(source="first", link="https://e.org/story?utm_medium=x", title="from first")
+    ingest(store, "second", [late], T0, 7)                 # the later-listed source finished first
+    counts = ingest(store, "first", [early], T0, 7)
+    assert counts["new"] == 1
+    (st,) = store.newest(10)
+    assert store.count_items() == 1
+    assert st.item.source == "first" and st.item.title == "from first"
+    assert st.also_in == ("second",)
+    # next run: both carry it again, nothing changes
+    assert ingest(store, "second", [late], T0, 8)["unchanged"] == 1
+    assert ingest(store, "first", [early], T0, 8)["unchanged"] == 1
+    assert store.count_items() == 1
+
+
+def test_a_takeover_never_gives_an_item_an_id_another_item_holds(store):
+    """A source takes over a story by its link while its guid is already the id of a third
+    source's stored story (seen in the corpus with concurrent fetches): ids stay unique."""
+    rank = {**RANK, "third": 2}
+    guid = "tag:x.org,2024:s"
+    stories = {"third": item(source="third", guid=guid, link="https://other.example/a", title="t"),
+               "second": item(source="second", guid="second-1", link="https://e.org/story", title="s"),
+               "first": item(source="first", guid=guid, link="https://e.org/story", title="f")}
+    for name in ("third", "second", "first"):
+        ingest(store, name, [stories[name]], T0, 7, rank=rank)
+    ids = sorted(x.item.id for x in store.newest(10))
+    assert len(ids) == len(set(ids)) == 2 and guid in ids
+
+
+def test_items_stay_after_dropping_out_of_the_feed_until_retention(store):
+    old = item(source="first", guid="old", published=T0 - timedelta(days=400))
+    recent = item(source="first", guid="recent", published=T0 - timedelta(days=10))
+    ingest(store, "first", [old, recent], T0, 1)
+    ingest(store, "first", [], T0, 2)                      # the feed now carries neither
+    assert store.purge(T0, max_age=365 * 86400, per_source=1000) == 1
+    assert [s.item.key for s in store.items_of("first")] == ["g:recent"]
+    # an item still in the feed is never purged, however old
+    ingest(store, "first", [old], T0, 3)
+    store.purge(T0, max_age=86400, per_source=1000)
+    assert [s.item.key for s in store.items_of("first")] == ["g:old"]
+
+
+def test_per_source_retention_keeps_the_newest(store):
+    items = [item(source="first", guid=f"n{i}", published=T0 - timedelta(days=i)) for i in range(5)]
+    ingest(store, "first", items, T0, 1)
+    ingest(store, "first", [], T0, 2)
+    store.purge(T0, max_age=10 * 365 * 86400, per_source=2)
+    assert [s.item.key for s in store.items_of("first")] == ["g:n0", "g:n1"]
+
+
+def test_newest_orders_by_date_then_id(store):
+    same = T0 - timedelta(days=1)
+    items = [item(source="first", guid=f"tag:e.org,2024:{c}", published=same) for c in "cab"]
+    items.append(item(source="first", guid="tag:e.org,2024:z", published=T0))
+    ingest(store, "first", items, T0, 1)
+    assert [s.item.id for s in store.newest(10)] == ["tag:e.org,2024:z", "tag:e.org,2024:a",
+                                                     "tag:e.org,2024:b", "tag:e.org,2024:c"]
+    assert len(store.newest(2)) == 2
+
+
+def test_a_failed_transaction_leaves_nothing(store):
+    a = item(source="first", guid="a")
+    with pytest.raises(RuntimeError):
+        with store.write("first") as tx:
+            apply(tx, "first", [a], T0, 1)
+            raise RuntimeError("crash mid-source")
+    assert store.count_items() == 0
+
+
+# ---- property: ingesting the same feed twice changes nothing ---------------------------------
+
+batch = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]),
+                           st.sampled_from(["https://e.org/1", "https://e.org/2", None]),
+                           st.sampled_from(["<p>x</p>", "<p>y</p>"]),
+                           st.sampled_from(["first", "second"])), max_size=10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=40, deadline=None)
+@given(rows=batch)
+def test_ingesting_twice_changes_nothing(kind, rows):
+    with tempfile.TemporaryDirectory() as d:
+        s = make(kind, Path(d))
+        try:
+            by_source: dict[str, list] = {"first": [], "second": []}
+            for g, link, content, src in rows:
+                by_source[src].append(item(source=src, guid=g, link=link, content=content))
+            for src, items in by_source.items():
+                ingest(s, src, items, T0, 1)
+            before = [(x.item, x.date, x.updated, x.also_in) for x in s.newest(100)]
+            for src, items in by_source.items():
+                counts = ingest(s, src, items, T0 + timedelta(days=1), 2)
+                assert counts["new"] == counts["updated"] == counts["duplicates"] == 0
+            after = [(x.item, x.date, x.updated, x.also_in) for x in s.newest(100)]
+            assert after == before
+        finally:
+            s.close()
+
+
+# ---- beyond items: state, files, seen entries, publish bookkeeping, claims --------------------------
+
+def test_states_round_trip_with_item_counts_and_deferred_writes_never_roll_back(store):
+    st1 = SourceState(name="blog", kind="feed", url="https://e.org/feed", etag='"abc"',
+                      last_modified="Wed, 01 May 2024 12:00:00 GMT", last_attempt=T0, last_success=T0,
+                      feed_title="Blog", next_due=T0 + timedelta(minutes=15))
+    store.save_states([st1])
+    got = store.state("blog")
+    assert got == st1
+    assert store.state("unknown", "feed", "https://x.org/").url == "https://x.org/"
+    ingest(store, "blog", [item(source="blog", guid="a")], T0 + timedelta(minutes=1), 1)
+    assert store.states()["blog"].item_count == 1
+    # a state taken before a later attempt (a deferred 304 write) does not overwrite it
+    store.save_states([replace(st1, etag='"old"')])
+    assert store.state("blog").last_attempt == T0 + timedelta(minutes=1)
+    assert store.feed_meta()["blog"] == (None, None)
+
+
+def test_seen_entries_files_and_local_sources(store):
+    update = SourceUpdate(state=SourceState(name="arts", kind="local", last_attempt=T0, feed_title="Arts"),
+                          run=1, seen=[("fp1", Seen("g:a", ("link:https://e.org/a",)))],
+                          files=FileChanges(set={"a.txt": FileRecord(10, 99, "f:a.txt"),
+                                                 "b.txt": FileRecord(0, 5, None)}))
+    with store.write("arts") as tx:
+        tx.apply(update)
+    assert store.seen("arts") == {"fp1": Seen("g:a", ("link:https://e.org/a",))}
+    assert store.files("arts") == {"a.txt": (10, 99, "f:a.txt"), "b.txt": (0, 5, None)}
+    assert store.local_sources() == {"arts"}
+    with store.write("arts") as tx:
+        tx.apply(replace(update, seen=[], files=FileChanges(deleted=["b.txt"])))
+    assert store.seen("arts") == {} and list(store.files("arts")) == ["a.txt"]
+
+
+def test_removed_articles_and_pages(store):
+    page = item(source="arts", guid=None, local_path="a.txt", page="articles/arts/a.html")
+    plain = item(source="arts", guid="p")
+    ingest(store, "arts", [page, plain], T0, 1)
+    assert [s.item.page for s in store.pages(["arts"])] == ["articles/arts/a.html"]
+    assert store.pages([]) == []
+    gen = store.generation()
+    with store.write("arts") as tx:
+        assert tx.remove([page.key]) == 1
+    assert store.generation() != gen
+    assert [s.item.key for s in store.items_of("arts")] == ["g:p"]
+
+
+def test_resolve_names_own_items_and_copies(store):
+    a = item(source="first", link="https://e.org/story")
+    b = item(source="second", guid="b-1", link="https://e.org/story")
+    ingest(store, "first", [a], T0, 1)
+    ingest(store, "second", [b], T0, 2)
+    with store.write("second") as tx:
+        got = tx.resolve([b.key, "g:unknown"])
+    assert list(got) == [b.key] and got[b.key][1] is False
+    with store.write("first") as tx:
+        assert tx.resolve([a.key])[a.key][1] is True
+
+
+def test_generation_moves_with_items_only(store):
+    g0 = store.generation()
+    ingest(store, "first", [item(source="first", guid="a")], T0, 1)
+    g1 = store.generation()
+    assert g1 != g0
+    ingest(store, "first", [item(source="first", guid="a")], T0, 2)      # unchanged
+    assert store.generation() == g1
+
+
+def test_publish_record_round_trip(store):
+    assert store.last_publish() is None
+    rec = PublishRecord(fingerprint="f" * 64, selection="s" * 64, files=("atom.xml", "index.html"), items=3, at=T0)
+    store.record_publish(rec)
+    assert store.last_publish() == rec
+
+
+def test_runs_increase(store):
+    assert store.next_run() < store.next_run()
+
+
+def test_a_claim_excludes_another_thread_until_released(store):
+    got = threading.Event()
+    with store.claim("blog", timeout=5) as waited:
+        assert waited is False
+
+        def other():
+            with store.claim("blog", timeout=5) as w:
+                assert w is True
+                got.set()
+        t = threading.Thread(target=other)
+        t.start()
+        assert not got.wait(0.3)
+    t.join(5)
+    assert got.is_set()
+    with store.claim("blog", timeout=5):
+        errors = []
+
+        def impatient():
+            try:
+                with store.claim("blog", timeout=0.1):
+                    pass
+            except LockTimeout as exc:
+                errors.append(exc)
+        t = threading.Thread(target=impatient)
+        t.start()
+        t.join(5)
+    assert errors
+
+
+def test_one_publisher_at_a_time(store):
+    with store.publisher(timeout=5):
+        errors = []
+
+        def other():
+            try:
+                with store.publisher(timeout=0.2):
+                    pass
+            except LockTimeout as exc:
+                errors.append(exc)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(5)
+    assert errors
+    with store.publisher(timeout=1):
+        pass
