@@ -28,11 +28,11 @@ from _shared import shared_dir  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from feedsvc.parsing import document as parse  # noqa: E402
-
-from feedsvc.parsing import fast as fastparse  # noqa: E402
-from feedsvc.model import Origin  # noqa: E402
 from feedsvc.items.normalise import SourceContext, normalise  # noqa: E402
+from feedsvc.model import Origin  # noqa: E402
+from feedsvc.parsing import document as parse  # noqa: E402
+from feedsvc.parsing import fast as fastparse  # noqa: E402
+
 
 def _expat_floor(bodies: list[bytes]):
     """The floor under parse_fast: expat with no-op callbacks over the bytes parse_fast gives it

@@ -138,7 +138,7 @@ def main() -> int:
         timed = results.read_text()
         if not a.no_memory and "project" in a.peers.split():
             rc = subprocess.run(run_sh, env={**env, "PEERS": "project", "FLOORS": "",
-                                             "PROJECT_CMD": f"{sys.executable} {REPO / 'benchmarks' / 'peakmem.py'} -- {plain}"}).returncode
+                                             "PROJECT_CMD": f"{sys.executable} {REPO / 'benchmarks' / 'peakmem.py'} -- {plain}"}).returncode  # noqa: E501
             memory = results.read_text() if rc == 0 else ""
             results.write_text(merge_memory(timed, memory))
     print(table(results))

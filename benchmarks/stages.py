@@ -70,10 +70,10 @@ def write_config(d: Path, sources: str, max_items: int = 500) -> Path:
 
 
 def bench_parse_normalise_decide(tmp: Path, feeds: int, repeat: int) -> None:
-    from feedsvc.parsing import document as parse
     from feedsvc.items.decide import Known, Snapshot, decide
-    from feedsvc.model import Origin
     from feedsvc.items.normalise import SourceContext, normalise_all
+    from feedsvc.model import Origin
+    from feedsvc.parsing import document as parse
 
     bodies = corpus(tmp, feeds, 50)
     t_doc = sum(best(lambda b=b: parse.parse_document("b", b, URL), repeat) for b in bodies) / len(bodies)
@@ -86,9 +86,9 @@ def bench_parse_normalise_decide(tmp: Path, feeds: int, repeat: int) -> None:
     t_norm = sum(best(lambda p=p: normalise_all(p.entries, ctx, NOW), repeat) for p in parsed) / len(parsed)
     line("normalise: normalise_all per feed", t_norm, "nh3 sanitising of summary + content")
     # a feed that gained two entries since its last parse: outline, cut, parse and normalise the two
-    from feedsvc.parsing.outline import outline
     from feedsvc.model import Seen
     from feedsvc.parsing.incremental import ParseJob, parse_and_normalise
+    from feedsvc.parsing.outline import outline
 
     changed = []
     for b in bodies:
@@ -113,12 +113,12 @@ def bench_parse_normalise_decide(tmp: Path, feeds: int, repeat: int) -> None:
 
 
 def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
+    from feedsvc.app.engine import Engine, publish
     from feedsvc.config import load_config
     from feedsvc.items.decide import Action, Decision
-    from feedsvc.model import Origin
     from feedsvc.items.normalise import SourceContext, normalise_all
+    from feedsvc.model import Origin
     from feedsvc.parsing.document import parse_document
-    from feedsvc.app.engine import Engine, publish
 
     d = tmp / "publish"
     d.mkdir()
@@ -153,8 +153,8 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
 
 
 def bench_rescan(tmp: Path, files: int, repeat: int) -> None:
-    from feedsvc.config import load_config
     from feedsvc.app.engine import Engine, publish, refresh_source
+    from feedsvc.config import load_config
 
     d = tmp / "rescan"
     arts = d / "articles"

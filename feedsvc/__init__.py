@@ -5,10 +5,8 @@ store, and publishes combined Atom and RSS feeds as static files."""
 # importlib.metadata, which costs every start ~30 ms and ~2 MB
 __version__ = "0.1.0"
 
-from feedsvc.errors import (ConfigError, FeedsvcError, FetchError, ParseError, PublishError,
-                            SourceError, StoreError)
+from feedsvc.errors import ConfigError, FeedsvcError, FetchError, ParseError, PublishError, SourceError, StoreError
 from feedsvc.model import Item
-
 
 
 def __getattr__(name: str) -> object:

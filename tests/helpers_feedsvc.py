@@ -18,9 +18,10 @@ from typing import Any
 import feedparser
 from lxml import etree
 
-from conftest import REPO, run_cli
-from feedsvc.model import Enclosure, FetchResult, Origin, Person, RawEntry, StoredItem
 from feedsvc.items.normalise import SourceContext, normalise
+from feedsvc.model import Enclosure, FetchResult, Origin, Person, RawEntry, StoredItem
+
+from conftest import REPO, run_cli
 
 ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/elements/1.1/"

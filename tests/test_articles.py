@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conftest import REPO
 from feedsvc.sources.articles import ArticleSkipped, decode_text, page_path, parse_article, scan
+
+from conftest import REPO
 
 SAMPLE = REPO / "articles" / "liaison-office.txt"
 

@@ -15,6 +15,7 @@ import sys
 import termios
 
 import feedsvc
+
 from conftest import REPO, FeedServer, rss, write_config
 from helpers_feedsvc import cli, mtimes, published
 

@@ -58,7 +58,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, feed_server):
     killed_mid_run = 0
     malformed = 0
     lost = 0
-    for n in range(KILLS):
+    for _n in range(KILLS):
         for i in rng.sample(range(N_FEEDS), 5):     # upstream changes between runs
             sizes[i] += rng.randint(1, 3)
             feed_server.add(f"/f{i}.xml", feed(i, sizes[i]))

@@ -10,13 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import html as lxml_html
-from hypothesis import given, settings, strategies as st
+
+from feedsvc.config import parse_config
+from feedsvc.model import Person
+from feedsvc.output.curate import gather, select
 
 from conftest import rss, write_config
-from feedsvc.config import parse_config
-from feedsvc.output.curate import gather, select
-from feedsvc.model import Person
 from helpers_feedsvc import ATOM, T0, cli, item, published, stored
 
 HEAD = """\

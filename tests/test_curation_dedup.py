@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from lxml import html as lxml_html
 
-from conftest import rss, write_config
-from feedsvc.config import load_config
 from feedsvc.app.engine import Engine
+from feedsvc.config import load_config
+
+from conftest import rss, write_config
 from helpers_feedsvc import ATOM, cli, published
 
 BODY = ("<p>The harbour bridge reopened on Monday after eight months of repairs. Volunteers from the "

@@ -19,8 +19,9 @@ import feedparser
 import pytest
 from lxml import etree
 
-from conftest import rss, run_cli, write_config
 from feedsvc.app.daemon import STOP_GRACE
+
+from conftest import rss, run_cli, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -254,7 +255,7 @@ def test_systemd_notify_protocol(tmp_path, feed_server, daemons):
                 and any(m.startswith("STATUS=") and "last publish" in m and "never" not in m for m in messages)):
             try:
                 messages.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         assert any("READY=1" in m for m in messages), messages
         assert sum("WATCHDOG=1" in m for m in messages) >= 2, messages
@@ -264,7 +265,7 @@ def test_systemd_notify_protocol(tmp_path, feed_server, daemons):
         while time.monotonic() < deadline and not any("STOPPING=1" in m for m in messages):
             try:
                 messages.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         assert any("STOPPING=1" in m for m in messages), messages
         assert d.stop() == 0

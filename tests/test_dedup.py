@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from feedsvc.items.decide import Action, Known, Snapshot, decide
 from feedsvc.items.keys import canonical_link, dedup_keys
+
 from helpers_feedsvc import T0, item
 
 # ---- canonical links ----------------------------------------------------------------------------

@@ -21,12 +21,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.parsing import fast as fastparse
-
-from feedsvc.parsing import feedparser_path as parse
 from feedsvc.errors import ParseError
-from feedsvc.model import Origin, ParsedFeed
 from feedsvc.items.normalise import SourceContext, normalise
+from feedsvc.model import Origin, ParsedFeed
+from feedsvc.parsing import fast as fastparse
+from feedsvc.parsing import feedparser_path as parse
 
 from conftest import CORPUS, corpus_files
 
@@ -206,8 +205,8 @@ def atom(*entries: str, head: str = "", attrs: str = "") -> bytes:
 
 QUIRKS = {
     # summary vs content: order, duplicates, content:encoded copied into an absent summary
-    "description then content:encoded": rss("<description>short</description><content:encoded><![CDATA[<p>long</p>]]></content:encoded>"),
-    "content:encoded then description": rss("<content:encoded><![CDATA[<p>long</p>]]></content:encoded><description>short</description>"),
+    "description then content:encoded": rss("<description>short</description><content:encoded><![CDATA[<p>long</p>]]></content:encoded>"),  # noqa: E501
+    "content:encoded then description": rss("<content:encoded><![CDATA[<p>long</p>]]></content:encoded><description>short</description>"),  # noqa: E501
     "content:encoded only (summary dedupe)": rss("<title>t</title><content:encoded><![CDATA[<p>same</p>]]></content:encoded>"),
     "two descriptions: the second is content": rss("<description>one</description><description>two &lt;b&gt;</description>"),
     "description + itunes:summary": rss("<description>d</description><itunes:summary>s &amp; t</itunes:summary>"),
@@ -253,13 +252,13 @@ QUIRKS = {
     "div-wrapped html in content:encoded": rss("<content:encoded><div>typepad <em>style</em></div></content:encoded>"),
     # feed level: ttl, syndication, image, title after items
     "ttl": rss("<title>t</title>", head="<ttl>30</ttl>"),
-    "sy:updatePeriod": rss("<title>t</title>", head="<sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>"),
+    "sy:updatePeriod": rss("<title>t</title>", head="<sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>"),  # noqa: E501
     "channel image before title": rss("<title>t</title>", head="<image><title>Image title</title><url>https://example.org/i.png</url><link>https://example.org/</link></image>"),
     "atom:link self in channel": rss("<title>t</title>", head='<atom:link rel="self" href="https://example.org/feed"/>'),
     # Atom
     "atom text/html/xhtml": atom('<title type="html">A &amp;lt;b&amp;gt;</title><id>urn:1</id>'
                                  '<summary type="text">a &lt; b</summary>'
-                                 '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>x <b>y</b></p></div></content>'),
+                                 '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>x <b>y</b></p></div></content>'),  # noqa: E501
     "atom content before summary": atom("<id>urn:2</id><content type='html'>&lt;p&gt;c&lt;/p&gt;</content><summary>s</summary>"),
     "atom id before link is a permalink": atom('<id>https://example.org/e/3</id><link href="https://example.org/3"/>'),
     "atom link before id": atom('<link href="https://example.org/4"/><id>https://example.org/e/4</id>'),
@@ -292,11 +291,11 @@ def test_quirk_equal_and_fast(name: str) -> None:
 
 
 def test_rdf_rss10() -> None:
-    doc = ('<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
-           'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-           '<channel rdf:about="https://example.org/"><title>R</title><link>https://example.org/</link></channel>'
-           '<item rdf:about="https://example.org/1"><title>one</title><link>https://example.org/1</link>'
-           "<dc:date>2025-01-01T10:00:00+01:00</dc:date><dc:creator>C</dc:creator></item></rdf:RDF>").encode()
+    doc = (b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+           b'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+           b'<channel rdf:about="https://example.org/"><title>R</title><link>https://example.org/</link></channel>'
+           b'<item rdf:about="https://example.org/1"><title>one</title><link>https://example.org/1</link>'
+           b"<dc:date>2025-01-01T10:00:00+01:00</dc:date><dc:creator>C</dc:creator></item></rdf:RDF>")
     assert_same(doc, must_be_fast=True)
 
 

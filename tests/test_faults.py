@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 import resource
 import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import feedparser
 import pytest
 from lxml import etree
+from test_daemon import Daemon
 
 from conftest import rss, run_cli, write_config
-from test_daemon import Daemon
 
 
 def items(n: int, prefix: str = "p", words: int = 200) -> list[dict]:
@@ -120,7 +120,7 @@ def test_daemon_and_cli_driven_hard_at_once(tmp_path, feed_server):
     out = tmp_path / "public"
     try:
         d.wait_for(lambda: (out / "atom.xml").exists(), what="first publish")
-        for round_ in range(12):
+        for _round in range(12):
             for i in range(n):
                 sizes[i] += 1
                 feed_server.add(f"/f{i}.xml", rss(items(sizes[i], f"f{i}")))

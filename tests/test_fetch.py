@@ -11,11 +11,12 @@ import threading
 import pytest
 
 import feedsvc
-from conftest import rss, write_config
+from feedsvc.app.engine import Engine, refresh
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
 from feedsvc.sources.fetch import HttpFetcher
-from feedsvc.app.engine import Engine, refresh
+
+from conftest import rss, write_config
 
 FEED = rss([{"title": "One", "link": "https://e.org/1", "guid": "g1"}])
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import feedparser
 from lxml import etree
 
-from conftest import rss, write_config
-from feedsvc.config import load_config
 from feedsvc.app.engine import Engine, refresh
+from feedsvc.config import load_config
+
+from conftest import rss, write_config
 
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
 
@@ -136,7 +137,7 @@ def test_text_that_breaks_xml_is_cleaned(tmp_path, feed_server):
     feed_server.add("/c.xml", raw)
     arts = tmp_path / "articles"
     arts.mkdir()
-    (arts / "surrogate.md").write_bytes("---\ntitle: Surrogate\n---\nText \x00\x08 here".encode())
+    (arts / "surrogate.md").write_bytes(b"---\ntitle: Surrogate\n---\nText \x00\x08 here")
     report, atom, out = run_refresh(tmp_path, [{"name": "c", "url": feed_server.url("/c.xml")},
                                                {"name": "a", "path": "articles"}])
     titles = [e.findtext(f"{ATOM_NS}title") for e in entries(atom)]

@@ -4,6 +4,7 @@ compressed and decompressed bodies, redirects, 304/410/429, back-off, ttl, bozo 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import tracemalloc
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rss, run_cli, write_config
+from feedsvc.app.engine import Engine, refresh_source
 from feedsvc.config import load_config
 from feedsvc.errors import FetchError
-from feedsvc.sources.fetch import HttpFetcher
-import random
-
-from feedsvc.app.engine import Engine, refresh_source
 from feedsvc.items.source_state import backoff_seconds, effective_interval
+from feedsvc.sources.fetch import HttpFetcher
+
+from conftest import rss, run_cli, write_config
 
 MiB = 1024 * 1024
 
@@ -191,7 +191,7 @@ class Clock:
         return self.now
 
 
-def runtime(tmp_path: Path, sources: list[dict], clock: Clock) -> Runtime:
+def runtime(tmp_path: Path, sources: list[dict], clock: Clock) -> Engine:
     cfg = write_config(tmp_path, sources)
     return Engine(load_config(cfg), clock=clock)
 

@@ -15,13 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.items.decide import Action, Known, Snapshot, decide
-from feedsvc.items.keys import (DERIVED_KEYS, canonical_link, fingerprint, link_identity, match_keys,
-                                rederive_keys)
+from feedsvc.items.keys import DERIVED_KEYS, canonical_link, fingerprint, link_identity, match_keys, rederive_keys
 from feedsvc.items.normalise import SourceContext, normalise, normalise_all
 from feedsvc.model import Origin
+
 from helpers_feedsvc import T0, ctx, item, raw_entry
 
 RANK = {"first": 0, "second": 1}

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.config import load_config
-from feedsvc.storage.locks import LockTimeout, SourceLocks
 from feedsvc.app.engine import Engine, refresh
+from feedsvc.config import load_config
 from feedsvc.storage import store_path
+from feedsvc.storage.locks import LockTimeout, SourceLocks
 from feedsvc.storage.sqlite import SqliteStorage as Store
-from helpers_feedsvc import Clock, FakeFetcher, T0
 
 from conftest import rss, write_config
+from helpers_feedsvc import T0, Clock, FakeFetcher
 
 URL = "https://locks.example/feed.xml"
 

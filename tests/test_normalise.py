@@ -7,12 +7,22 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from feedsvc.items.normalise import (
+    SourceContext,
+    content_hash,
+    is_iri,
+    normalise,
+    normalise_origin,
+    plain_text,
+    published_id,
+    sanitise_html,
+)
 from feedsvc.model import Enclosure, Origin, Person
-from feedsvc.items.normalise import (SourceContext, content_hash, is_iri, normalise, normalise_origin,
-                               plain_text, published_id, sanitise_html)
+
 from helpers_feedsvc import T0, item, raw_entry
 
 XML_CHARS = re.compile("^[\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")

@@ -8,9 +8,10 @@ import textwrap
 
 import pytest
 
-from conftest import rss, write_config
 from feedsvc.config import NAME_RE, load_config
 from feedsvc.config.opml import OpmlError, parse_opml
+
+from conftest import rss, write_config
 from helpers_feedsvc import cli, published
 
 READER_EXPORT = """\

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from feedsvc.parsing import outline as outline_mod
 from feedsvc.errors import ParseError
+from feedsvc.model import Seen
+from feedsvc.parsing import outline as outline_mod
 from feedsvc.parsing.common import unwrap
 from feedsvc.parsing.document import parse_document
-from feedsvc.model import Seen
 from feedsvc.parsing.incremental import ParseJob, parse_and_normalise
 
 from conftest import CORPUS, corpus_files

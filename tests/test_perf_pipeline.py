@@ -10,21 +10,21 @@ No timings here: speed is measured in benchmarks/.
 
 from __future__ import annotations
 
-import sqlite3
 import gzip
+import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
 
-from feedsvc.config import load_config
-from feedsvc.app.engine import Engine, refresh
 from feedsvc.app import workers as pool_mod
-from feedsvc.parsing.incremental import ParseJob
-from feedsvc.parsing import fast as fastparse
+from feedsvc.app.engine import Engine, refresh
+from feedsvc.config import load_config
 from feedsvc.parsing import document as parse
-from helpers_feedsvc import Clock, FakeFetcher, T0, published
+from feedsvc.parsing import fast as fastparse
+from feedsvc.parsing.incremental import ParseJob
 
 from conftest import rss, write_config
+from helpers_feedsvc import T0, Clock, FakeFetcher, published
 
 URL = "https://perf.example/feed.xml"
 
@@ -185,6 +185,7 @@ def test_scan_lists_what_the_walk_listed(tmp_path):
     """The scandir scan: nested and symlinked (inside) directories, hidden ones and backups
     skipped, a symlink leading out reported, relative paths through the link as written."""
     import os
+
     from feedsvc.sources import articles
 
     root = tmp_path / "arts"

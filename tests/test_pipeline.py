@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import feedsvc
+
 from conftest import REPO, FeedServer, rss, write_config
 from helpers_feedsvc import ATOM, CONTENT, DC, atom_feed, cli, mtimes, published
 
@@ -555,11 +556,11 @@ def test_gzip_feed_and_size_cap_end_to_end(tmp_path, feed_server):
 # ---- hostile input --------------------------------------------------------------------------------
 
 def test_control_characters_and_surrogates_in_a_feed_never_break_the_output(tmp_path, feed_server):
-    body = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Bad\x01 feed</title>'
-            '<link>https://bad.example/</link><description>d</description>'
-            '<item><title>Bell\x07 and &#xD800; surrogate\x0b</title><link>https://bad.example/1</link>'
-            '<guid isPermaLink="false">bad\x02-1</guid><description>Text\x1b[31m with &#1; escapes</description>'
-            '</item></channel></rss>').encode("utf-8")
+    body = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Bad\x01 feed</title>'
+            b'<link>https://bad.example/</link><description>d</description>'
+            b'<item><title>Bell\x07 and &#xD800; surrogate\x0b</title><link>https://bad.example/1</link>'
+            b'<guid isPermaLink="false">bad\x02-1</guid><description>Text\x1b[31m with &#1; escapes</description>'
+            b'</item></channel></rss>')
     url = feed_server.add("/bad.xml", body)
     arts = tmp_path / "articles"
     arts.mkdir()
@@ -644,9 +645,11 @@ def test_new_items_below_the_published_newest_are_stored_without_a_render(tmp_pa
 # ---- in process, with an injected clock and a fake of our own Fetcher -----------------------------
 
 def test_undated_remote_items_get_the_time_first_seen_stored_once(tmp_path):
+    from feedsvc.app.engine import Engine
+    from feedsvc.app.engine import refresh as run_refresh
     from feedsvc.config import load_config
-    from feedsvc.app.engine import Engine, refresh as run_refresh
-    from helpers_feedsvc import Clock, FakeFetcher, T0
+
+    from helpers_feedsvc import T0, Clock, FakeFetcher
 
     url = "https://undated.example/feed.xml"
     fetcher = FakeFetcher({url: rss([{"title": "No date", "link": "https://undated.example/1", "guid": "u1"}]).encode()})

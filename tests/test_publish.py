@@ -4,20 +4,22 @@ parsed back, with feedparser as a reader would and with lxml for the exact eleme
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.config import Site
-from feedsvc.model import Enclosure, Origin, Person, StoredItem
 from feedsvc.items.normalise import SourceContext, normalise
+from feedsvc.model import Enclosure, Origin, Person, StoredItem
 from feedsvc.output.render.common import SourceInfo
 from feedsvc.output.render.feeds import render_atom, render_atom_and_rss, render_rss
 from feedsvc.output.render.html import render_page
 from feedsvc.output.write import write_all, write_if_changed
+
 from helpers_feedsvc import ATOM, CONTENT, DC, T0, ctx, from_bytes, item, parse_xml, raw_entry, stored
 
 SITE = Site(title="Test Planet", url="http://127.0.0.1:8080/", id="tag:planet.example,2024:feed",

@@ -15,9 +15,10 @@ import feedparser
 import pytest
 import requests
 
-from conftest import need
 from feedsvc.app.serve import StaticServer
 from feedsvc.storage.sqlite import SqliteStorage as Store
+
+from conftest import need
 from helpers_subscribers import make_site, refresh
 
 FALLBACK = {"news": "Harbour News", "saved": "Town Hall Notes", "articles": "Harbour Desk"}

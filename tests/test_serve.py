@@ -11,10 +11,11 @@ import time
 import pytest
 import requests
 
-from conftest import write_config
 from feedsvc.app.serve import StaticServer
 
-ATOM = b'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">' + b"<title>t</title>" * 50 + b"</feed>"
+from conftest import write_config
+
+ATOM = b'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">' + b"<title>t</title>" * 50 + b"</feed>"  # noqa: E501
 RSS = b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>' + b"<title>t</title>" * 50 + b"</channel></rss>"
 
 
@@ -169,7 +170,8 @@ def test_feedsvc_serve_command(tmp_path):
                 r = requests.get(f"http://127.0.0.1:{port}/atom.xml", timeout=2)
                 break
             except (requests.ConnectionError, requests.Timeout):
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
+                alive = time.monotonic() < deadline and proc.poll() is None
+                assert alive, proc.stderr.read() if proc.poll() is not None else "timeout"
                 time.sleep(0.1)
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/atom+xml")
         assert b" 404 " in raw_get(port, "/../config.yaml").split(b"\r\n", 1)[0]

@@ -9,9 +9,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from feedsvc.items.source_state import (MOVED_AFTER, Failed, Fetched, NotModified, Policy, Scanned,
-                                        backoff_seconds, decide_source, effective_interval, is_due,
-                                        may_fetch, restarted)
+from feedsvc.items.source_state import (
+    MOVED_AFTER,
+    Failed,
+    Fetched,
+    NotModified,
+    Policy,
+    Scanned,
+    backoff_seconds,
+    decide_source,
+    effective_interval,
+    is_due,
+    may_fetch,
+    restarted,
+)
 from feedsvc.model import SourceState
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.errors import LockTimeout
 from feedsvc.items.decide import decide, lookups, resolve
@@ -19,6 +20,7 @@ from feedsvc.model import Seen, SourceState
 from feedsvc.storage import FileChanges, FileRecord, PublishRecord, SourceUpdate, Storage
 from feedsvc.storage.memory import MemoryStorage
 from feedsvc.storage.sqlite import SqliteStorage
+
 from helpers_feedsvc import T0, item
 
 RANK = {"first": 0, "second": 1}

@@ -12,6 +12,7 @@ from feedsvc.errors import StoreError
 from feedsvc.model import Enclosure, Person, SourceState
 from feedsvc.storage.codec import item_from_json, item_to_json
 from feedsvc.storage.sqlite import SqliteStorage as Store
+
 from helpers_feedsvc import T0, item
 from test_storage_contract import ingest
 

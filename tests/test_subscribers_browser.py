@@ -10,8 +10,9 @@ from contextlib import contextmanager
 
 import lxml.html
 
-from conftest import need
 from feedsvc.app.serve import StaticServer
+
+from conftest import need
 from helpers_feedsvc import published
 from helpers_subscribers import make_site, refresh
 

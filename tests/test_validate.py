@@ -13,14 +13,14 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from conftest import CORPUS, FeedServer, corpus_files, write_config
-from feedcheck import (ATOM, check_atom, check_json, check_rss, parse_xml, relaxng_errors,
-                       stylesheet_href)
 from feedsvc.config import Site
 from feedsvc.model import Enclosure, Person
 from feedsvc.output.render.common import SourceInfo
 from feedsvc.output.render.feeds import render_atom, render_rss
 from feedsvc.output.render.json_feed import render_json
+
+from conftest import CORPUS, FeedServer, corpus_files, write_config
+from feedcheck import ATOM, check_atom, check_json, check_rss, parse_xml, relaxng_errors, stylesheet_href
 from helpers_feedsvc import T0, cli, item, stored
 
 HUB = "http://hub.example/websub"

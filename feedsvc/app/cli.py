@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from feedsvc import __version__
-
 from feedsvc.app import memory
 from feedsvc.config import Config, default_config_path, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, PublishError

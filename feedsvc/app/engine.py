@@ -26,12 +26,11 @@ from datetime import datetime
 
 from feedsvc import __version__
 from feedsvc.app import memory
-from feedsvc.clock import Clock, utcnow
 from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
+from feedsvc.clock import Clock, utcnow
 from feedsvc.config import Config, Source
 from feedsvc.errors import FeedsvcError, LockTimeout, ParseError, SourceError, StoreError
-from feedsvc.items.source_state import (Failed, Fetched, NotModified, Outcome, Policy, Scanned,
-                                        decide_source, may_fetch, restarted)
+from feedsvc.items.source_state import Failed, Fetched, NotModified, Outcome, Policy, Scanned, decide_source, may_fetch, restarted
 from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
@@ -259,7 +258,7 @@ class Engine:
             self._unchanged(rnd, ok)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
                                  next_due=ok.next_due)
-        from feedsvc.items.decide import decide, lookups, resolve   # only a changed feed needs them
+        from feedsvc.items.decide import decide, lookups, resolve  # only a changed feed needs them
 
         job = ParseJob(
             source=source.name, content=result.content, url=result.url, feed_url=source.url,

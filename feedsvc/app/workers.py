@@ -19,8 +19,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from feedsvc.parsing.incremental import ParseJob, ParseOutput, parse_and_normalise
 from feedsvc.errors import WorkerGone
+from feedsvc.parsing.incremental import ParseJob, ParseOutput, parse_and_normalise
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ def worker_main() -> None:
     import signal
     import sys
 
+    import feedsvc.items.normalise  # noqa: F401
     import feedsvc.parsing.document  # noqa: F401  (the parse path, before the first job arrives)
     import feedsvc.parsing.fast  # noqa: F401
-    import feedsvc.items.normalise  # noqa: F401
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
     rd, wr = sys.stdin.buffer, sys.stdout.buffer

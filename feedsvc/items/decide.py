@@ -132,7 +132,8 @@ def decide(items: Sequence[Item], snapshot: Snapshot, rank: Mapping[str, int], r
             decisions.append(Decision(Action.UPDATE, item, moved))         # same post, new guid
             continue
         other = next((snapshot.by_dedup_key[k] for k in keys
-                      if not k.startswith(SAME_SOURCE_KEYS) and k in snapshot.by_dedup_key and snapshot.by_dedup_key[k].source != item.source), None)
+                      if not k.startswith(SAME_SOURCE_KEYS) and k in snapshot.by_dedup_key
+                      and snapshot.by_dedup_key[k].source != item.source), None)
         if other is None:
             decisions.append(Decision(Action.NEW, item))
             continue

@@ -167,7 +167,7 @@ def _fingerprint(t: str, body_html: str, norm: Callable[[str], str] = _norm) -> 
         text, _ = _norm_head(text_of(body_html), FP_CHARS, norm)
     if len(text) < FP_CHARS:
         return None
-    return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{t}\n{text[:FP_CHARS]}".encode()).hexdigest()[:32]
 
 
 DERIVED_KEYS = ("fp:", "lt:", "pf:")   # the match keys computed from the content, not given
@@ -206,10 +206,10 @@ def with_derived_keys(dedup_keys: tuple[str, ...], title: str, body_html: str,
         keys.append("fp:" + fp)
         if published is not None:
             day = published.date().isoformat()
-            keys.append("pf:" + hashlib.sha256(f"{fp}\n{day}".encode("utf-8")).hexdigest()[:32])
+            keys.append("pf:" + hashlib.sha256(f"{fp}\n{day}".encode()).hexdigest()[:32])
     where = post_link(link, canonical)
     if where and t:
-        h = hashlib.sha256(f"{where}\n{t}".encode("utf-8")).hexdigest()[:32]
+        h = hashlib.sha256(f"{where}\n{t}".encode()).hexdigest()[:32]
         keys.append("lt:" + h)
     return tuple(dict.fromkeys(keys))
 

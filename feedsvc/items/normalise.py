@@ -133,7 +133,7 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
         return None
     if _IRI_FORBIDDEN.search(joined):
         joined = re.sub(r"\s", "%20", joined)
-        joined = _IRI_FORBIDDEN.sub(lambda m: "%{:02X}".format(ord(m.group())), joined)
+        joined = _IRI_FORBIDDEN.sub(lambda m: f"%{ord(m.group()):02X}", joined)
     return joined
 
 

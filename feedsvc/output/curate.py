@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from feedsvc.config import Config, Filters, Rule, Source, Topic
-from feedsvc.model import Person, StoredItem
 from feedsvc.items.normalise import plain_text
+from feedsvc.model import Person, StoredItem
 
 
 def field_values(stored: StoredItem, field: str) -> list[str]:

@@ -28,7 +28,7 @@ def parse_document(source: str, content: bytes, url: str, headers: dict[str, str
                    max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
     """Feed bytes → ``ParsedFeed``: the fast path (fastparse) when the document is clean, else
     feedparser's full path. Both give the same result (tests/test_fastparse.py)."""
-    from feedsvc.parsing.fast import parse_fast   # imported on first use (pyexpat, its tables)
+    from feedsvc.parsing.fast import parse_fast  # imported on first use (pyexpat, its tables)
     fast = parse_fast(source, content, url, headers, max_entries=max_entries, max_bytes=max_bytes)
     if fast is not None:
         return fast

@@ -24,7 +24,7 @@ from feedsvc.parsing.jsonfeed import parse_json_feed
 def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | None = None,
                max_entries: int = 500, max_bytes: int = 10 * 1024 * 1024) -> ParsedFeed:
     """Parse feed bytes. ``url`` is where they came from (the base for relative links)."""
-    import feedparser   # imported on first use: a round where nothing changed never needs it
+    import feedparser  # imported on first use: a round where nothing changed never needs it
 
     content = unwrap(source, content, url, max_bytes)
     ctype = (headers or {}).get("content-type", "")

@@ -13,8 +13,8 @@ this process goes on fetching and storing. Jobs and results are frozen records (
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -90,8 +90,8 @@ def parse_and_normalise(job: ParseJob) -> ParseOutput:
 
 
 def _outline(job: ParseJob) -> Outline | None:
-    from feedsvc.parsing.outline import outline
     from feedsvc.parsing.common import unwrap
+    from feedsvc.parsing.outline import outline
 
     try:
         shape = outline(unwrap(job.source, job.content, job.url, job.max_bytes))

@@ -16,10 +16,9 @@ parsed whole.
 
 from __future__ import annotations
 
+import pyexpat
 import re
 from dataclasses import dataclass
-
-import pyexpat
 
 _TAG_END = re.compile(rb"""(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _ENTRY_PLACES = {            # root element (local name) → (entry local name, its parent's local name)

@@ -33,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from feedsvc.model import Person, RawEntry
 from feedsvc.errors import ArticleSkipped
+from feedsvc.model import Person, RawEntry
 
 ARTICLE_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                     ".html": "html", ".htm": "html"}

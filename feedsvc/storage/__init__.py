@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feedsvc.storage.protocol import (Counts, FileChanges, FileRecord, PublishRecord, SourceTransaction,
-                                      SourceUpdate, Storage)
+from feedsvc.storage.protocol import Counts, FileChanges, FileRecord, PublishRecord, SourceTransaction, SourceUpdate, Storage
 
 __all__ = ["Counts", "FileChanges", "FileRecord", "PublishRecord", "SourceTransaction", "SourceUpdate",
            "Storage", "open_storage", "store_path"]

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
 from feedsvc.errors import LockTimeout
 
 _OFD = getattr(fcntl, "F_OFD_SETLK", None)     # Linux ≥ 3.15; None elsewhere
@@ -56,7 +57,7 @@ class FileLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         self.acquire()
         return self
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from feedsvc.config import Site
-from feedsvc.model import Item, Person, StoredItem
 from feedsvc.items.normalise import clean_text, plain_text
+from feedsvc.model import Item, Person, StoredItem
 
 SUMMARY_CHARS = 400
 

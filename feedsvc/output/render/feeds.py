@@ -28,8 +28,8 @@ from lxml import etree
 from feedsvc import __version__
 from feedsvc.config import Site
 from feedsvc.errors import PublishError
-from feedsvc.model import StoredItem
 from feedsvc.items.normalise import clean_text
+from feedsvc.model import StoredItem
 from feedsvc.output.render.common import SourceInfo, entry_authors, entry_updated, safe_site, second, summary_html
 
 log = logging.getLogger(__name__)

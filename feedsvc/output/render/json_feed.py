@@ -14,8 +14,16 @@ from typing import Any
 
 from feedsvc.config import Site
 from feedsvc.model import StoredItem
-from feedsvc.output.render.common import (SourceInfo, entry_authors, entry_updated, safe_site, second, source_title,
-                                   summary_html, summary_text)
+from feedsvc.output.render.common import (
+    SourceInfo,
+    entry_authors,
+    entry_updated,
+    safe_site,
+    second,
+    source_title,
+    summary_html,
+    summary_text,
+)
 
 VERSION = "https://jsonfeed.org/version/1.1"
 

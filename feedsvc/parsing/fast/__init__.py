@@ -61,24 +61,23 @@ This package imports neither feedparser nor ``feedsvc.parsing.document``/``feedp
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyexpat
+from typing import Any
 
 from feedsvc.model import ParsedFeed
 from feedsvc.parsing.common import looks_like_json, unwrap
 from feedsvc.parsing.convert import build_feed
 from feedsvc.parsing.fast.encodings import _decode
 from feedsvc.parsing.fast.exceptions import _NotClean
-from feedsvc.parsing.fast.namespaces import cc, dc, georss, itunes, mediarss
-from feedsvc.parsing.fast.strict import StrictParser
 
 # the tables copied from feedparser, where tests/test_fastparse.py compares them with the
 # installed feedparser
 from feedsvc.parsing.fast.handlers import FP_HANDLER_KEYS as FP_HANDLER_KEYS
 from feedsvc.parsing.fast.mixin import _CAN_BE_RELATIVE_URI as _CAN_BE_RELATIVE_URI
 from feedsvc.parsing.fast.mixin import _HTML_TYPES as _HTML_TYPES
+from feedsvc.parsing.fast.namespaces import cc, dc, georss, itunes, mediarss
 from feedsvc.parsing.fast.strict import _MATCHNS as _MATCHNS
+from feedsvc.parsing.fast.strict import StrictParser
 from feedsvc.parsing.fast.text import _ACCEPTABLE_ELEMENTS as _ACCEPTABLE_ELEMENTS
 from feedsvc.parsing.fast.text import _CP1252 as _CP1252
 from feedsvc.parsing.fast.urls import _ACCEPTABLE_URI_SCHEMES as _ACCEPTABLE_URI_SCHEMES

@@ -13,7 +13,8 @@ import base64
 import binascii
 import datetime as _dt
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from feedsvc.parsing.fast.text import _fix_text, _looks_like_html
 from feedsvc.parsing.fast.urls import _urljoin
@@ -26,7 +27,7 @@ _TEXTUAL_TYPES = _HTML_TYPES | {"text/plain"}
 _XHTML = "application/xhtml+xml"
 
 _ENTITY_AMP = re.compile("&([A-Za-z0-9_]+);")
-_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")
+_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")  # noqa: E501
 
 # A start / end handler, as the dispatch tables (handlers.py) hold it: a plain function called
 # with the emulator

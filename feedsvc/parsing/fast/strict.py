@@ -13,8 +13,14 @@ import pyexpat
 
 from feedsvc.parsing.fast import handlers
 from feedsvc.parsing.fast.exceptions import _NotClean
-from feedsvc.parsing.fast.handlers import (FP_HANDLER_KEYS, _generic_end_light, _generic_start,
-                                           _not_ported, _not_ported_end, _raw_generic_start)
+from feedsvc.parsing.fast.handlers import (
+    FP_HANDLER_KEYS,
+    _generic_end_light,
+    _generic_start,
+    _not_ported,
+    _not_ported_end,
+    _raw_generic_start,
+)
 from feedsvc.parsing.fast.mixin import _XHTML, FeedParserMixin, _EndHandler, _Handler
 from feedsvc.parsing.fast.text import _needs_text_fix, _xml_escape
 from feedsvc.parsing.fast.urls import _make_safe_absolute_uri, _urljoin
