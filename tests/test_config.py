@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_config
 from feedsvc.config import load_config, parse_duration
 from feedsvc.errors import ConfigError
+
+from conftest import write_config
 from helpers_feedsvc import cli
 
 GOOD = """\
@@ -374,3 +375,174 @@ def test_cli_invalid_regex_exits_2_naming_the_key(tmp_path):
         assert "config.yaml:17: sources[0].keep[0].pattern: invalid regular expression '(python'" in r.stderr
         assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
     assert not (tmp_path / "state").exists()
+
+
+# ---- the schema drives the loader: keys, defaults and kinds are declared once, on the dataclasses ----
+
+import dataclasses  # noqa: E402
+import re  # noqa: E402
+
+import feedsvc.config as config_pkg  # noqa: E402
+from feedsvc.config import Config, Fetch, Filters, Output, Retention, Rule, Site, Source, Topic  # noqa: E402
+from feedsvc.config.loader import _READERS  # noqa: E402
+from feedsvc.config.schema import KINDS  # noqa: E402
+
+CONFIG_CLASSES = (Config, Site, Output, Retention, Fetch, Rule, Filters, Source, Topic)
+NOT_YAML = {(Config, "path"), (Source, "from_opml")}       # set by the loader, not keys of the file
+
+
+def yaml_keys(cls) -> set[str]:
+    """The keys a mapping read as ``cls`` allows, straight from the dataclass's field metadata."""
+    keys: set[str] = set()
+    for f in dataclasses.fields(cls):
+        if "kind" not in f.metadata:
+            continue
+        if f.metadata["kind"] == "inline":
+            keys |= yaml_keys(f.default_factory)
+        else:
+            keys.add((f.metadata["key"] or f.name).partition(".")[0])
+    return keys
+
+
+def test_every_config_field_declares_its_key_kind_and_comment():
+    for cls in CONFIG_CLASSES:
+        for f in dataclasses.fields(cls):
+            if (cls, f.name) in NOT_YAML:
+                assert "kind" not in f.metadata
+                continue
+            meta = f.metadata
+            assert meta["kind"] in KINDS and meta["kind"] in _READERS, (cls.__name__, f.name)
+            assert meta["doc"].strip() and "\n" not in meta["doc"], (cls.__name__, f.name)
+
+
+SECTION_CASES = {
+    # where an unknown key is put → (the schema class its allowed keys come from, the key path named)
+    "top level": ("colour: red\n", Config, "colour"),
+    "site": ("site: {title: T, url: 'http://x.org/', colour: red}\nsources: []\n", Site, "site.colour"),
+    "output": ("output: {colour: red}\n", Output, "output.colour"),
+    "retention": ("retention: {colour: red}\n", Retention, "retention.colour"),
+    "fetch": ("fetch: {colour: red}\n", Fetch, "fetch.colour"),
+    "filters": ("filters: {colour: red}\n", Filters, "filters.colour"),
+    "source": ("sources: [{name: a, url: 'https://a.org/f', colour: red}]\n", Source, "sources[0].colour"),
+    "rule": ("filters: {keep: [{field: title, colour: red}]}\n", Rule, "filters.keep[0].colour"),
+    "output feed": ("outputs: [{path: p, title: P, colour: red}]\n", Topic, "outputs[0].colour"),
+}
+
+
+@pytest.mark.parametrize("case", list(SECTION_CASES))
+def test_unknown_key_lists_the_dataclass_keys(tmp_path, case):
+    extra, cls, key = SECTION_CASES[case]
+    text = extra if extra.startswith("site:") else 'site: {title: T, url: "http://x.org/"}\n' + extra
+    if "sources:" not in text:
+        text += "sources: []\n"
+    with pytest.raises(ConfigError) as ei:
+        load_config(write(tmp_path, text))
+    assert ei.value.key == key
+    assert ei.value.message == "unknown key (allowed: " + ", ".join(sorted(yaml_keys(cls))) + ")"
+
+
+def test_fetch_unknown_key_message_is_the_fetch_fields(tmp_path):
+    with pytest.raises(ConfigError) as ei:
+        load_config(write(tmp_path, 'site: {title: T, url: "http://x.org/"}\nfetch: {colour: 1}\n'
+                                    'sources: []\n'))
+    keys = sorted(f.name for f in dataclasses.fields(Fetch))
+    assert keys == ["connect_timeout", "max_bytes", "max_entries", "timeout", "workers"]
+    assert str(ei.value).endswith("fetch.colour: unknown key (allowed: " + ", ".join(keys) + ")")
+
+
+def test_schedule_keys_are_the_dotted_config_fields(tmp_path):
+    with pytest.raises(ConfigError) as ei:
+        load_config(write(tmp_path, 'site: {title: T, url: "http://x.org/"}\nschedule: {every: 1h}\n'
+                                    'sources: []\n'))
+    dotted = sorted(f.metadata["key"].partition(".")[2] for f in dataclasses.fields(Config)
+                    if (f.metadata.get("key") or "").startswith("schedule."))
+    assert dotted == ["interval", "jitter"]
+    assert ei.value.key == "schedule.every" and ei.value.line == 2
+    assert ei.value.message == "unknown key (allowed: interval, jitter)"
+
+
+def _default(f: dataclasses.Field, base: Path):
+    value = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return base / value if f.metadata["kind"] == "path" and value is not None else value
+
+
+def test_every_key_omitted_gives_the_dataclass_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, """\
+        site: {title: T, url: "http://x.org"}
+        sources:
+          - {name: a, url: "https://a.org/feed"}
+          - {name: b, path: "articles"}
+        outputs:
+          - {path: p, title: P}
+        """))
+    base = tmp_path.resolve()
+    checked = 0
+    for obj in (cfg, cfg.output, cfg.retention, cfg.fetch, cfg.filters, cfg.site, *cfg.sources,
+                cfg.outputs[0]):
+        for f in dataclasses.fields(obj):
+            given = {"title", "url", "id", "description", "name", "path", "sources", "outputs"}
+            # (a section's own fields are checked in its turn)
+            if "kind" in f.metadata and f.metadata["kind"] != "section" and f.name not in given:
+                assert getattr(obj, f.name) == _default(f, base), (type(obj).__name__, f.name)
+                checked += 1
+    assert checked >= 37
+    # and those the loader derives from other keys
+    assert cfg.site == Site(title="T", url="http://x.org/", id="http://x.org/", description="T: combined feed")
+    assert cfg.output == Output(dir=base / "public") and cfg.retention == Retention() and cfg.fetch == Fetch()
+    assert cfg.state_dir == base / "state" and not cfg.filters
+    assert cfg.sources[0] == Source(name="a", url="https://a.org/feed")
+    assert cfg.sources[1] == Source(name="b", path=base / "articles")
+    assert cfg.outputs[0] == Topic(path="p", title="P", description="P")
+
+
+def test_inherited_defaults_follow_schedule_interval_and_output_max_items(tmp_path):
+    cfg = load_config(write(tmp_path, """\
+        site: {title: T, url: "http://x.org/"}
+        output: {max_items: 7}
+        schedule: {interval: 1h}
+        sources: [{name: a, url: "https://a.org/feed"}, {name: b, url: "https://b.org/feed", interval: 5m}]
+        outputs: [{path: p, title: P}, {path: q, title: Q, max_items: 2}]
+        """))
+    assert [s.interval for s in cfg.sources] == [3600, 300]
+    assert [t.max_items for t in cfg.outputs] == [7, 2]
+
+
+def test_of_two_mistakes_in_one_mapping_the_same_one_is_reported(tmp_path):
+    # the order keys are checked in is kept from before the schema: fetch.max_bytes first, a
+    # source's max_age before its interval, an output's sources before its description
+    cases = [("fetch: {workers: 0, max_bytes: lots}\nsources: []\n", "fetch.max_bytes"),
+             ("sources: [{name: a, url: 'https://a.org/f', interval: soon, max_age: old}]\n",
+              "sources[0].max_age"),
+             ("sources: [{name: a, url: 'https://a.org/f'}]\n"
+              "outputs: [{path: p, title: P, description: [x], sources: [zz]}]\n", "outputs[0].sources[0]")]
+    for extra, key in cases:
+        with pytest.raises(ConfigError) as ei:
+            load_config(write(tmp_path, 'site: {title: T, url: "http://x.org/"}\n' + extra))
+        assert ei.value.key == key, str(ei.value)
+
+
+PACKAGE_DIR = Path(config_pkg.__file__).parent
+
+
+def test_each_default_is_written_once():
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE_DIR.glob("*.py")))
+    for literal in ("900.0", "10 * 1024", "365 * 86400", "= setting(500,", "= setting(1000,",
+                    "DEFAULT_MAX_ITEMS = 50"):
+        assert text.count(literal) == 1, literal
+    loader = (PACKAGE_DIR / "loader.py").read_text(encoding="utf-8")
+    assert not re.search(r"\b(50|500|1000|365|900|1024)\b", loader)      # no default in the loader
+
+
+def test_config_modules_are_at_most_600_lines():
+    modules = sorted(PACKAGE_DIR.glob("*.py"))
+    assert {p.name for p in modules} >= {"__init__.py", "schema.py", "values.py", "loader.py", "opml.py"}
+    for p in modules:
+        assert len(p.read_text(encoding="utf-8").splitlines()) <= 600, p.name
+
+
+def test_public_names_still_importable_from_the_package():
+    for name in ("Config", "Site", "Output", "Retention", "Fetch", "Rule", "Filters", "Source", "Topic",
+                 "FORMATS", "FORMAT_FILES", "RULE_FIELDS", "NAME_RE", "DEFAULT_MAX_BYTES", "load_config",
+                 "parse_config", "parse_duration", "parse_size", "file_url_path", "default_config_path"):
+        assert hasattr(config_pkg, name), name
+    assert Fetch().max_bytes == config_pkg.DEFAULT_MAX_BYTES == config_pkg.parse_size("10MiB")

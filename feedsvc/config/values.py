@@ -1,0 +1,93 @@
+"""Config values: durations, sizes, URLs and paths, parsed and checked one by one.
+
+Pure functions of a value: each returns the parsed value or raises ValueError with the message the
+config error shows (the loader adds the file, line and key).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.I)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
+               "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_duration(value: Any) -> float:
+    """``"90s"`` → 90.0; ``"1h30m"`` → 5400.0; a bare number is seconds. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 15m, 1h or 1d")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m and any(m.groups()):
+            d, h, mi, s = (int(g or 0) for g in m.groups())
+            total = d * 86400 + h * 3600 + mi * 60 + s
+            if total <= 0:
+                raise ValueError("must be positive")
+            return float(total)
+    raise ValueError(f"{value!r} is not a duration like 90s, 15m, 1h or 1d")
+
+
+def parse_size(value: Any) -> int:
+    """``"10MiB"`` → 10485760; ``"500KB"`` → 500000; a bare number is bytes. Raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            n = int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+            if n > 0:
+                return n
+    raise ValueError(f"{value!r} is not a size like 10MiB or 500KB")
+
+
+def check_name(value: str) -> str:
+    """A source name: letters, digits, - and _ (it names files and URLs)."""
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r}: use only letters, digits, - and _")
+    return value
+
+
+def check_http_url(value: str) -> str:
+    """An absolute http(s) URL, returned as given."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, not {value!r}")
+    return value
+
+
+def check_feed_url(value: str, base: Path) -> str:
+    """A feed's URL: http(s), or ``file:`` (relative to ``base``, the config's directory)."""
+    scheme = urlsplit(value).scheme.lower()
+    if scheme in ("http", "https"):
+        return check_http_url(value)
+    if scheme == "file":
+        file_url_path(value, base)
+        return value
+    raise ValueError(f"must be an http(s) or file: URL, not {value!r}")
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    """``~`` expanded; a relative path is relative to ``base`` (the config file's directory)."""
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def file_url_path(url: str, base: Path) -> Path:
+    """``file:feeds/x.xml`` (relative to the config) or ``file:///abs/x.xml`` → a Path."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(f"file: URL with a host is not supported: {url!r}")
+    raw = unquote(parts.path)
+    return resolve_path(base, raw)
+
