@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from feedsvc import __version__
 from feedsvc.app import memory
@@ -28,14 +28,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 without a traceback
         self.print_usage(sys.stderr)
         print(f"feedsvc: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)   # only a parent: the subparsers (_Parser) copy its arguments
     common.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
                         help="config file (default: $FEEDSVC_CONFIG or ./config.yaml)")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,

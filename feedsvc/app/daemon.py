@@ -30,6 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,6 +41,9 @@ from feedsvc.config import Config, Source, load_config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.items.source_state import effective_interval, may_fetch
 from feedsvc.model import SourceOutcome
+
+if TYPE_CHECKING:
+    from feedsvc.app.serve import StaticServer  # imported in run(), only when serving
 
 log = logging.getLogger("feedsvc.daemon")
 
@@ -113,7 +117,7 @@ class Daemon:
         self.clock = self.engine.clock
         self.notifier = notifier or Notifier()
         self.serve_addr = serve
-        self.server = None
+        self.server: StaticServer | None = None
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
         self._lock = threading.Lock()

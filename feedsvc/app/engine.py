@@ -29,7 +29,7 @@ from feedsvc.app import memory
 from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
 from feedsvc.clock import Clock, utcnow
 from feedsvc.config import Config, Source
-from feedsvc.errors import FeedsvcError, LockTimeout, ParseError, SourceError, StoreError
+from feedsvc.errors import ArticleSkipped, FeedsvcError, LockTimeout, ParseError, SourceError, StoreError
 from feedsvc.items.source_state import Failed, Fetched, NotModified, Outcome, Policy, Scanned, decide_source, may_fetch, restarted
 from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
@@ -319,7 +319,7 @@ class Engine:
             try:
                 data = articles.read_file(source.path, f.relpath)
                 parsed = articles.parse_article(source.name, f.relpath, data)
-            except articles.ArticleSkipped as exc:
+            except ArticleSkipped as exc:
                 warnings.append(f"{f.relpath}: skipped, {exc}")
                 file_keys[f.relpath] = None
                 continue

@@ -237,12 +237,14 @@ class StaticServer:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.httpd = _Server((host, port), make_handler(root))
-        self.host, self.port = self.httpd.server_address[:2]
+        bound, self.port = self.httpd.server_address[:2]
+        # getsockname() gives an AF_INET/AF_INET6 host as text; the stub also allows bytes
+        self.host = bound if isinstance(bound, str) else bytes(bound).decode("ascii")
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
     def start(self) -> None:

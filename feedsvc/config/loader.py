@@ -114,7 +114,7 @@ class _Spec:
         self.kind: str = meta["kind"]
         self.read: Callable[..., Any] = _READERS[self.kind]
         factory = f.default_factory
-        self.of = meta.get("of") or (factory if factory is not MISSING else None)
+        self.of: Any = meta.get("of") or (factory if factory is not MISSING else None)
         self.default = (f.default if f.default is not MISSING
                         else factory() if factory is not MISSING else None)
         self.required: bool = meta["required"]

@@ -155,8 +155,9 @@ def entry_key(raw: RawEntry, link: str | None) -> str:
         return "f:" + raw.local_path
     if link:
         return "l:" + (link_identity(link) or link)
+    when = raw.published or raw.updated
     basis = json.dumps([plain_text(raw.title, raw.title_is_html),
-                        (raw.published or raw.updated).isoformat() if (raw.published or raw.updated) else "",
+                        when.isoformat() if when else "",
                         plain_text(raw.summary or raw.content)[:200] if not raw.title else ""])
     return "h:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
@@ -212,7 +213,7 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
     cleaners = cleaners or Cleaners()
     base = raw.base if raw.base and urlsplit(raw.base).scheme in ("http", "https") else ctx.base_url
     if raw.page is not None:
-        link = ctx.site_url + raw.page
+        link: str | None = ctx.site_url + raw.page
         page_base = link
         declared = absolute_url(raw.link, page_base)
     else:

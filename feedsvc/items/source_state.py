@@ -94,7 +94,8 @@ Outcome = NotModified | Fetched | Scanned | Failed
 
 def backoff_seconds(interval: float, failures: int, rand: Random) -> float:
     """Delay before retrying a failing source: interval × 2^(failures-1), ±10 % jitter, ≤ 24 h."""
-    base = min(MAX_BACKOFF, interval * (2 ** max(0, failures - 1)))
+    factor: int = 2 ** max(0, failures - 1)
+    base = min(MAX_BACKOFF, interval * factor)
     return min(MAX_BACKOFF, base * rand.uniform(0.9, 1.1))
 
 

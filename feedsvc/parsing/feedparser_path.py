@@ -46,8 +46,8 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
     entries = d.get("entries", [])
     warning = None
     if d.get("bozo"):
-        exc = d.get("bozo_exception")
-        warning = f"{type(exc).__name__}: {exc}" if exc is not None else "malformed feed"
+        bozo = d.get("bozo_exception")
+        warning = f"{type(bozo).__name__}: {bozo}" if bozo is not None else "malformed feed"
         warning = " ".join(warning.split())[:300]
     if not entries and (d.get("bozo") or not d.get("version")):
         if not d.get("version") and not feed.get("title"):

@@ -128,19 +128,19 @@ def _parse_new_entries(job: ParseJob, shape: Outline) -> ParseOutput | None:
         return None
     ctx = _context(job, feed)
     fps = span_fingerprints(shape, ctx, None, range(n), job.now)
-    known = {i for i, fp in enumerate(fps) if fp is not None and fp in job.known}
+    known = {i: fp for i, fp in enumerate(fps) if fp is not None and fp in job.known}   # index → fingerprint
     if not known:
         return None
     new = [i for i in range(n) if i not in known]
     try:     # every entry known (a feed that only touched a date of its own): the skeleton is it
-        parsed = parse(shape.without(known)) if new else feed
+        parsed = parse(shape.without(set(known))) if new else feed
     except ParseError:
         return None
     if len(parsed.entries) != len(new) or (parsed.title, parsed.link, parsed.id) != (feed.title, feed.link, feed.id):
         return None
     new_fps = span_fingerprints(shape, ctx, parsed.entries, new, job.now)
     return _normalise_fresh(job, ctx, parsed, list(zip(new_fps, parsed.entries)),
-                            tuple((fps[i], job.known[fps[i]]) for i in sorted(known)),  # type: ignore[index]
+                            tuple((fp, job.known[fp]) for _, fp in sorted(known.items())),
                             full=None)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from feedsvc.errors import ArticleSkipped
+from feedsvc.errors import ArticleSkipped as ArticleSkipped  # re-exported: read_file and parse_article raise it
 from feedsvc.model import Person, RawEntry
 
 ARTICLE_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",

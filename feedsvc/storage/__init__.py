@@ -5,8 +5,17 @@ default (sqlite.py, with its upgrades in migrations.py), and an in-memory fake f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedsvc.storage.protocol import Counts, FileChanges, FileRecord, PublishRecord, SourceTransaction, SourceUpdate, Storage
+
+if TYPE_CHECKING:
+    from feedsvc.storage.memory import MemoryStorage
+    from feedsvc.storage.sqlite import SqliteStorage
+
+    def _implement_storage(sqlite: SqliteStorage, memory: MemoryStorage) -> tuple[Storage, Storage]:
+        """Never runs: mypy checks here that both stores implement the ``Storage`` protocol."""
+        return sqlite, memory
 
 __all__ = ["Counts", "FileChanges", "FileRecord", "PublishRecord", "SourceTransaction", "SourceUpdate",
            "Storage", "open_storage", "store_path"]

@@ -77,6 +77,8 @@ def _open(path: Path) -> int:
 def _range(fd: int, kind: int, offset: int) -> bool:
     """Lock (F_WRLCK) or unlock (F_UNLCK) one byte as an open-file-description lock; False if
     another open of the file holds it."""
+    if _OFD is None:     # SourceLocks takes ranges only where F_OFD_SETLK exists
+        raise OSError(errno.ENOLCK, "open-file-description locks are not available")
     # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks), tail padding
     arg = struct.pack("@hhqqi4x", kind, os.SEEK_SET, offset, 1, 0)
     try:

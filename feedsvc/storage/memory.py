@@ -185,10 +185,10 @@ class MemoryStorage:
     def _delete(self, ref: int) -> None:
         r = self._rows.pop(ref)
         self._own.pop((r.source, r.key), None)
-        for k in [k for k, (t, _) in self._alias.items() if t == ref]:
-            del self._alias[k]
-        for k in [k for k, t in self._dkeys.items() if t == ref]:
-            del self._dkeys[k]
+        for alias in [a for a, (t, _) in self._alias.items() if t == ref]:
+            del self._alias[alias]
+        for dkey in [d for d, t in self._dkeys.items() if t == ref]:
+            del self._dkeys[dkey]
 
     # ---- publishing ------------------------------------------------------------------------------
 

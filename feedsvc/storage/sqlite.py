@@ -312,11 +312,8 @@ class SqliteStorage:
         with self._transaction() as db:
             yield _Transaction(db, source)
 
-    def claim(self, source: str, timeout: float) -> Any:
-        return self._claim(source, timeout)
-
     @contextmanager
-    def _claim(self, source: str, timeout: float) -> Iterator[bool]:
+    def claim(self, source: str, timeout: float) -> Iterator[bool]:
         with self._mutex:
             if self._locks is None:
                 self._locks = SourceLocks(self.path.parent)
@@ -403,11 +400,8 @@ class SqliteStorage:
 
     # ---- publishing ------------------------------------------------------------------------------
 
-    def publisher(self, timeout: float) -> Any:
-        return self._publisher(timeout)
-
     @contextmanager
-    def _publisher(self, timeout: float) -> Iterator[None]:
+    def publisher(self, timeout: float) -> Iterator[None]:
         lock = FileLock(self.path.parent / LOCK_DIR / "publish.lock")
         lock.acquire(timeout=timeout)
         try:

@@ -48,7 +48,7 @@ __all__ = ["build_feed", "render_atom", "render_rss", "render_atom_and_rss", "wi
 
 # ---- feedgen extension --------------------------------------------------------------------------
 
-class _FeedsvcFeed(BaseExtension):
+class _FeedsvcFeed(BaseExtension):  # type: ignore[misc]  # feedgen has no type stubs
     """Feed-level additions; set ``fg.feedsvc.hub`` for the WebSub hub link."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class _FeedsvcFeed(BaseExtension):
         return rss
 
 
-class _FeedsvcEntry(BaseEntryExtension):
+class _FeedsvcEntry(BaseEntryExtension):  # type: ignore[misc]  # feedgen has no type stubs
     """Per-entry data feedgen cannot express; set through ``fe.feedsvc.data``."""
 
     def __init__(self) -> None:

@@ -42,4 +42,5 @@ def render_opml(site: Site, config_sources: tuple[Source, ...], sources: dict[st
             etree.SubElement(body, "outline", type="link", text=title, title=title, url=home)
         else:
             etree.SubElement(body, "outline", text=title, title=title)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return out
