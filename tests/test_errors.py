@@ -27,7 +27,18 @@ def test_every_error_is_in_the_tree(name):
     assert issubclass(getattr(errors, name), errors.FeedsvcError)
 
 
-def test_a_publish_lock_held_too_long_is_a_plain_error(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def own_logging():
+    """cli.main sets up the root logger on this test's stderr: give the next tests theirs back."""
+    import logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_a_publish_lock_held_too_long_is_a_plain_error(tmp_path, monkeypatch, capsys, own_logging):
     cfg = write_config(tmp_path, [{"name": "a", "path": "articles"}])
     (tmp_path / "articles").mkdir()
     lock = tmp_path / "state" / "locks" / "publish.lock"
