@@ -7,7 +7,8 @@
     │   └── ParseError           bytes that yield no feed
     ├── ArticleSkipped           a local file that is not an article (empty, binary): skipped
     ├── StoreError               the store cannot be opened, read or written
-    │   └── LockTimeout          a source or the publisher is held by another process too long
+    │   ├── LockTimeout          a source or the publisher is held by another process too long
+    │   └── LeaseLost            a write refused: the source's lease expired and another worker took it
     ├── PublishError             an output file could not be written
     └── WorkerGone               a parse worker process ended before answering (killed, OOM)
 
@@ -76,6 +77,11 @@ class ArticleSkipped(FeedsvcError):
 
 class LockTimeout(StoreError):
     """A source's lock or the publisher lock stayed held by another process past the timeout."""
+
+
+class LeaseLost(StoreError):
+    """A write carried a lease token the source no longer holds (the lease expired and another
+    worker claimed the source): refused, so a stalled worker never overwrites newer state."""
 
 
 class WorkerGone(FeedsvcError):

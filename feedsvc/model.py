@@ -151,6 +151,8 @@ class SourceState:
     feed_link: str | None = None
     ttl_seconds: int | None = None
     next_due: datetime | None = None   # when the daemon fetches it again (None: at once; never when gone)
+    lease_owner: str | None = None     # the worker refreshing it now (read from the store, never written with the state)
+    lease_until: datetime | None = None  # when that lease expires unless renewed
 
 
 @dataclass(frozen=True, slots=True)

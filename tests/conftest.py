@@ -222,3 +222,30 @@ def rss(items: list[dict], title: str = "Feed", link: str = "https://example.org
         parts.append("</item>")
     parts.append("</channel></rss>")
     return "".join(parts)
+
+
+# ---- a real PostgreSQL, for the shared store ---------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway cluster (tests/pgcluster.py), started once for the session and removed after."""
+    from pgcluster import Cluster
+
+    cluster = Cluster()
+    if not cluster.available:
+        cluster.remove()
+        need(False, "PostgreSQL server binaries (Debian package postgresql) are not installed")
+    try:
+        cluster.start()
+    except Exception as exc:  # noqa: BLE001 - report why, then skip or fail
+        log = (cluster.dir / "log").read_text(errors="replace")[-2000:] if (cluster.dir / "log").exists() else ""
+        cluster.remove()
+        need(False, f"cannot start PostgreSQL: {exc} {getattr(exc, 'stderr', '')} {log}")
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh, empty database for one test: its libpq URL."""
+    return pg_cluster.new_database()

@@ -456,9 +456,9 @@ def test_schedule_keys_are_the_dotted_config_fields(tmp_path):
                                     'sources: []\n'))
     dotted = sorted(f.metadata["key"].partition(".")[2] for f in dataclasses.fields(Config)
                     if (f.metadata.get("key") or "").startswith("schedule."))
-    assert dotted == ["interval", "jitter"]
+    assert dotted == ["interval", "jitter", "lease"]
     assert ei.value.key == "schedule.every" and ei.value.line == 2
-    assert ei.value.message == "unknown key (allowed: interval, jitter)"
+    assert ei.value.message == "unknown key (allowed: interval, jitter, lease)"
 
 
 def _default(f: dataclasses.Field, base: Path):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_config
 from feedsvc import errors
 from feedsvc.app import cli
 from feedsvc.output import publisher
+
+from conftest import write_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from feedsvc.storage.sql import SCHEMA_VERSION
+
 from helpers_feedsvc import ATOM, cli, published
 
 PREV = Path(__file__).parent / "data" / "prev_release"
@@ -44,7 +46,7 @@ def test_a_store_of_the_previous_release_refreshes_without_reposting(tmp_path):
             assert " 0 new" in line or "not modified" in line, r.stdout
         after = _entries((work / "public" / "atom.xml").read_bytes())
         assert after == before                 # same ids, titles, published and updated dates
-    assert _schema(work / "state" / "feedsvc.db") == "2"
+    assert _schema(work / "state" / "feedsvc.db") == str(SCHEMA_VERSION)
     assert len(published(work / "public").titles()) == 12
     # status reads the upgraded store: every source ok, the items where they were
     status = cli("--config", str(work / "config.yaml"), "status", cwd=work)

@@ -14,28 +14,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedsvc.errors import LockTimeout
+from feedsvc.errors import LeaseLost, LockTimeout
 from feedsvc.items.decide import decide, lookups, resolve
 from feedsvc.model import Seen, SourceState
-from feedsvc.storage import FileChanges, FileRecord, PublishRecord, SourceUpdate, Storage
+from feedsvc.storage import FileChanges, FileRecord, PublishRecord, SourceUpdate, Storage, Worker
 from feedsvc.storage.memory import MemoryStorage
 from feedsvc.storage.sqlite import SqliteStorage
 
 from helpers_feedsvc import T0, item
 
 RANK = {"first": 0, "second": 1}
-KINDS = ["sqlite", "memory"]
+KINDS = ["sqlite", "memory", "postgresql"]
 
 
-def make(kind: str, tmp: Path) -> Storage:
+def make(kind: str, tmp: Path, request=None) -> Storage:
     if kind == "sqlite":
         return SqliteStorage(tmp / "state" / "feedsvc.db")
+    if kind == "postgresql":
+        from feedsvc.storage.postgres import PostgresStorage
+
+        return PostgresStorage(request.getfixturevalue("pg_url"))
     return MemoryStorage()
 
 
 @pytest.fixture(params=KINDS)
 def store(request, tmp_path):
-    s = make(request.param, tmp_path)
+    s = make(request.param, tmp_path, request)
     try:
         yield s
     finally:
@@ -182,7 +186,7 @@ batch = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]),
                            st.sampled_from(["first", "second"])), max_size=10)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
 @settings(max_examples=40, deadline=None)
 @given(rows=batch)
 def test_ingesting_twice_changes_nothing(kind, rows):
@@ -282,33 +286,85 @@ def test_runs_increase(store):
     assert store.next_run() < store.next_run()
 
 
-def test_a_claim_excludes_another_thread_until_released(store):
-    got = threading.Event()
-    with store.claim("blog", timeout=5) as waited:
-        assert waited is False
+W1 = Worker("h1:101:a", "h1", 101)
+W2 = Worker("h2:202:b", "h2", 202)
+LEASE = 60.0
 
-        def other():
-            with store.claim("blog", timeout=5) as w:
-                assert w is True
-                got.set()
-        t = threading.Thread(target=other)
-        t.start()
-        assert not got.wait(0.3)
-    t.join(5)
-    assert got.is_set()
-    with store.claim("blog", timeout=5):
-        errors = []
 
-        def impatient():
-            try:
-                with store.claim("blog", timeout=0.1):
-                    pass
-            except LockTimeout as exc:
-                errors.append(exc)
-        t = threading.Thread(target=impatient)
-        t.start()
-        t.join(5)
-    assert errors
+def _register(store, *names):
+    store.register([(n, "feed", f"https://e.org/{n}") for n in names])
+
+
+def test_a_claim_holds_its_sources_until_written_released_or_expired(store):
+    _register(store, "a", "b", "c")
+    first = store.claim(W1, ["a", "b"], T0, LEASE)
+    assert first.names == {"a", "b"}
+    assert store.claim(W2, ["a", "b", "c"], T0, LEASE).names == {"c"}          # one holder at a time
+    assert store.state("a").lease_owner == W1.id and store.state("a").lease_until == T0 + timedelta(seconds=LEASE)
+    # a write carrying the token releases its source; the rest stay held until released
+    with store.write("a", first.token) as tx:
+        tx.apply(SourceUpdate(state=SourceState(name="a", kind="feed", last_attempt=T0), run=1))
+    assert store.state("a").lease_owner is None
+    assert store.claim(W2, ["a", "b"], T0, LEASE).names == {"a"}
+    store.release([first.token])
+    assert store.claim(W2, ["b"], T0, LEASE).names == {"b"}
+    # an expired lease is free for anyone; a renewed one is not
+    later = T0 + timedelta(seconds=LEASE + 1)
+    held = store.claim(W1, ["x"], T0, LEASE)          # unknown sources are never claimed
+    assert held.names == frozenset()
+    _register(store, "d", "e")
+    d = store.claim(W1, ["d", "e"], T0, LEASE)
+    store.renew([d.token], T0 + timedelta(seconds=30), LEASE)
+    assert store.claim(W2, ["d", "e"], later, LEASE).names == frozenset()
+    assert store.claim(W2, ["d", "e"], T0 + timedelta(seconds=30 + LEASE + 1), LEASE).names == {"d", "e"}
+
+
+def test_a_write_with_a_lost_lease_is_refused(store):
+    _register(store, "a")
+    stale = store.claim(W1, ["a"], T0, LEASE)
+    later = T0 + timedelta(seconds=LEASE + 5)               # W1 stalled past its lease
+    fresh = store.claim(W2, ["a"], later, LEASE)
+    assert fresh.names == {"a"}
+    with pytest.raises(LeaseLost):
+        with store.write("a", stale.token) as tx:
+            tx.apply(SourceUpdate(state=SourceState(name="a", kind="feed", last_attempt=later, etag='"stale"'), run=1))
+    assert store.state("a").etag is None and store.state("a").lease_owner == W2.id
+    # a deferred state under the stale token does not release the new holder's lease
+    store.save_states([SourceState(name="a", kind="feed", last_attempt=later)], stale.token)
+    assert store.state("a").lease_owner == W2.id
+
+
+def test_due_claims_take_only_due_sources_up_to_a_limit(store):
+    _register(store, "new", "due", "later", "gone", "backing")
+    store.save_states([
+        SourceState(name="due", kind="feed", last_attempt=T0, next_due=T0 - timedelta(minutes=1)),
+        SourceState(name="later", kind="feed", last_attempt=T0, next_due=T0 + timedelta(minutes=5)),
+        SourceState(name="gone", kind="feed", last_attempt=T0, gone=True),
+        SourceState(name="backing", kind="feed", last_attempt=T0, retry_after=T0 + timedelta(hours=1)),
+    ])
+    names = ["new", "due", "later", "gone", "backing"]
+    hour = 3600.0
+    assert store.claim(W1, names, T0, hour, due_only=True, limit=1).names == {"new"}   # never fetched first
+    assert store.claim(W1, names, T0, hour, due_only=True).names == {"due"}
+    assert store.claim(W1, names, T0 + timedelta(minutes=6), hour, due_only=True).names == {"later"}
+
+
+def test_a_dead_owners_leases_can_be_taken_from_it(store):
+    _register(store, "a")
+    store.claim(W1, ["a"], T0, LEASE)
+    assert store.claim(W2, ["a"], T0, LEASE).names == frozenset()
+    assert store.claim(W2, ["a"], T0, LEASE, take_from=W1.id).names == {"a"}
+
+
+def test_workers_report_their_heartbeat(store):
+    store.heartbeat(W1, T0)
+    store.heartbeat(W2, T0)
+    store.heartbeat(W1, T0 + timedelta(seconds=5))
+    got = {w.id: w for w in store.workers()}
+    assert got[W1.id].heartbeat == T0 + timedelta(seconds=5) and got[W1.id].started == T0
+    assert (got[W2.id].host, got[W2.id].pid) == ("h2", 202)
+    store.forget_worker(W2)
+    assert [w.id for w in store.workers()] == [W1.id]
 
 
 def test_one_publisher_at_a_time(store):

@@ -202,7 +202,7 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     from feedsvc.output.publisher import publish
     from feedsvc.storage import open_storage
 
-    storage = open_storage(config.state_dir)
+    storage = open_storage(config)
     try:
         result = publish(storage, config, utcnow, force=True)
     except PublishError as exc:
@@ -224,7 +224,7 @@ def _source_status(config: Config) -> dict[str, Any]:
     from feedsvc.items.source_state import effective_interval
     from feedsvc.storage import open_storage
 
-    store = open_storage(config.state_dir, readonly=True)
+    store = open_storage(config, readonly=True)
     try:
         now = utcnow()
         states = store.states()

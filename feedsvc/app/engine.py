@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -35,7 +38,7 @@ from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
 from feedsvc.sources.fetch import Fetcher, HttpFetcher
-from feedsvc.storage import FileChanges, FileRecord, SourceUpdate, Storage, open_storage
+from feedsvc.storage import Claim, FileChanges, FileRecord, SourceUpdate, Storage, Worker, open_storage
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -47,14 +50,38 @@ SOURCE_LOCK_TIMEOUT = 120.0
 
 @dataclass
 class _Round:
-    """What one round's sources share: its run number, the states read at its start, and the
-    states of unchanged sources waiting for one transaction at its end."""
+    """What one round's sources share: its run number, its leases (source → token), the states
+    read at its start, and the states of unchanged sources waiting for one transaction at its end."""
     run: int
     full: bool = False
     force: bool = True
+    tokens: dict[str, str] = field(default_factory=dict)
     hints: dict[str, SourceState] = field(default_factory=dict)
-    deferred: list[SourceState] = field(default_factory=list)
+    deferred: list[tuple[str | None, SourceState]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def this_worker() -> Worker:
+    """This process, as its leases name it."""
+    host = socket.gethostname()
+    return Worker(id=f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}", host=host, pid=os.getpid())
+
+
+def owner_is_dead(owner: str | None, host: str) -> bool:
+    """Whether a lease owner is a process of this host that no longer runs (killed): its leases
+    can be taken at once instead of after they expire."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:          # alive, someone else's
+        return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +107,7 @@ class Engine:
         self.clock = clock
         self.rand = rand or random.Random()
         self.parse_workers = parse_workers
-        self.storage: Storage = storage if storage is not None else open_storage(config.state_dir)
+        self.storage: Storage = storage if storage is not None else open_storage(config)
         self.pool = ParsePool(0)
         self.fetcher: Fetcher = fetcher or HttpFetcher(
             user_agent=f"feedsvc/{__version__} (+{config.site.url})",
@@ -91,21 +118,108 @@ class Engine:
             clock=clock)
         self.rank = {s.name: i for i, s in enumerate(config.sources)}
         self.priority = {s.name: s.priority for s in config.sources}
+        self.worker = this_worker()
+        self.lease = config.lease
         self._slots = threading.BoundedSemaphore(max(1, config.fetch.workers))
         self._mutex = threading.Lock()
         self._rounds = 0                  # rounds in flight (the daemon's may overlap)
         self._idle = threading.Condition(self._mutex)
+        self._held: dict[str, int] = {}   # lease tokens held by rounds in flight → how many rounds
+        self._registered: set[str] = set()
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    # ---- leases ----------------------------------------------------------------------------------
+
+    def register(self, sources: Iterable[Source]) -> None:
+        """Give the store a row to claim for each source it does not know yet."""
+        new = [(s.name, s.kind, s.url) for s in sources if s.name not in self._registered]
+        if new:
+            self.storage.register(new)
+            self._registered.update(n for n, _, _ in new)
+
+    def _hold(self, token: str) -> None:
+        with self._mutex:
+            self._held[token] = self._held.get(token, 0) + 1
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
+                self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        """Renew every held lease a third of the way through it, while any is held."""
+        while not self._closing.wait(self.lease / 3):
+            with self._mutex:
+                tokens = list(self._held)
+            if not tokens:
+                with self._mutex:
+                    if not self._held:
+                        self._renewer = None
+                        return
+                continue
+            try:
+                self.storage.renew(tokens, self.clock(), self.lease)
+            except StoreError as exc:
+                log.warning("could not renew leases: %s", exc)
+
+    def _let_go(self, tokens: Iterable[str]) -> None:
+        done = []
+        with self._mutex:
+            for t in tokens:
+                if t in self._held:
+                    self._held[t] -= 1
+                    if self._held[t] <= 0:
+                        del self._held[t]
+                        done.append(t)
+        if done:
+            try:
+                self.storage.release(done)
+            except StoreError as exc:
+                log.warning("could not release leases (they expire on their own): %s", exc)
+
+    def _claim_one(self, rnd: _Round, source: Source) -> str:
+        """Wait until ``source``'s lease is free (another worker refreshing it finishes) and
+        take it. Raises LockTimeout after SOURCE_LOCK_TIMEOUT seconds."""
+        deadline = time.monotonic() + SOURCE_LOCK_TIMEOUT
+        pause = 0.05
+        while True:
+            owner = None
+            try:
+                claim = self.storage.claim(self.worker, [source.name], self.clock(), self.lease)
+                if source.name not in claim.names:
+                    owner = self.storage.state(source.name).lease_owner
+                    if owner_is_dead(owner, self.worker.host):
+                        claim = self.storage.claim(self.worker, [source.name], self.clock(), self.lease,
+                                                   take_from=owner)
+            except StoreError:
+                raise
+            if source.name in claim.names:
+                self._hold(claim.token)
+                with rnd.lock:
+                    rnd.tokens[source.name] = claim.token
+                return claim.token
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"source {source.name} is being refreshed by another worker ({owner})")
+            time.sleep(pause)
+            pause = min(0.5, pause * 2)
 
     # ---- rounds --------------------------------------------------------------------------------
 
     def run_round(self, sources: Iterable[Source], full: bool = False, force: bool = True,
-                  on_done: Callable[[SourceOutcome], None] | None = None) -> list[SourceOutcome]:
+                  on_done: Callable[[SourceOutcome], None] | None = None,
+                  claim: Claim | None = None) -> list[SourceOutcome]:
         """Refresh these sources concurrently (``fetch.workers`` at a time across every round in
-        flight). ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False."""
+        flight). ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False, and
+        the ``claim`` its tick took (else the round claims its sources in one statement; a source
+        another worker holds is waited for)."""
         chosen = list(sources)
         if not chosen:
             return []
+        self.register(chosen)
         rnd = _Round(run=self.storage.next_run(), full=full, force=force)
+        if claim is None:
+            claim = self.storage.claim(self.worker, [s.name for s in chosen], self.clock(), self.lease)
+        self._hold(claim.token)
+        rnd.tokens = {n: claim.token for n in claim.names}
         self._begin(sum(1 for s in chosen if s.kind == "feed"))
         outcomes: dict[str, SourceOutcome] = {}
         try:
@@ -113,8 +227,7 @@ class Engine:
                 states = self.storage.states()
             except StoreError:
                 states = {}         # each source reads its own, and reports what is wrong there
-            names = {s.name for s in chosen}
-            rnd.hints = {n: st for n, st in states.items() if n in names}
+            rnd.hints = {n: st for n, st in states.items() if n in claim.names}
             threads = max(1, min(self.config.fetch.workers, len(chosen)))
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
                 futures = {pool.submit(self._guarded, rnd, s): s for s in chosen}
@@ -126,17 +239,20 @@ class Engine:
         finally:
             rnd.hints = {}
             self._flush(rnd)
+            self._let_go(set(rnd.tokens.values()) | {claim.token})
             self._end()
         return [outcomes[s.name] for s in chosen]
 
     def refresh_one(self, source: Source, full: bool = False, force: bool = True,
                     run: int | None = None) -> SourceOutcome:
         """One source outside a round (its state read and written at once)."""
+        self.register([source])
         rnd = _Round(run=run if run is not None else self.storage.next_run(), full=full, force=force)
         try:
             return self._refresh_source(rnd, source)
         finally:
             self._flush(rnd)
+            self._let_go(set(rnd.tokens.values()))
 
     def refresh(self, sources: Iterable[Source], full: bool = False,
                 on_done: Callable[[SourceOutcome], None] | None = None) -> RefreshReport:
@@ -173,10 +289,13 @@ class Engine:
 
     def _flush(self, rnd: _Round) -> None:
         with rnd.lock:
-            states, rnd.deferred = rnd.deferred, []
-        if states:
+            deferred, rnd.deferred = rnd.deferred, []
+        by_token: dict[str | None, list[SourceState]] = {}
+        for token, state in deferred:
+            by_token.setdefault(token, []).append(state)
+        for token, states in by_token.items():
             try:
-                self.storage.save_states(states)
+                self.storage.save_states(states, token)
             except StoreError as exc:
                 log.error("could not save the state of unchanged sources: %s", exc)
 
@@ -186,6 +305,7 @@ class Engine:
             return self._idle.wait_for(lambda: self._rounds == 0, timeout=timeout)
 
     def close(self) -> None:
+        self._closing.set()
         self.pool.close()
         self.storage.close()
         self.fetcher.close()
@@ -206,21 +326,25 @@ class Engine:
         started = time.monotonic()
         hint = rnd.hints.pop(source.name, None)
         try:
-            with self.storage.claim(source.name, SOURCE_LOCK_TIMEOUT) as waited:
-                state = self.storage.state(source.name, source.kind, source.url) if hint is None or waited else hint
-                state = restarted(state, source.url, source.kind)
-                now = self.clock()
-                if not rnd.force and not may_fetch(state, now):
-                    return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started,
-                                         next_due=state.next_due or state.retry_after)
-                try:
-                    if source.kind == "local":
-                        outcome = self._refresh_local(rnd, source, state, now)
-                    else:
-                        outcome = self._refresh_feed(rnd, source, state, now)
-                except SourceError as exc:
-                    outcome = self._record_failure(rnd, source, state, now, exc)
-                return replace(outcome, seconds=time.monotonic() - started)
+            with rnd.lock:
+                token = rnd.tokens.get(source.name)
+            if token is None:          # another worker holds it: wait, then read what it wrote
+                token = self._claim_one(rnd, source)
+                hint = None
+            state = self.storage.state(source.name, source.kind, source.url) if hint is None else hint
+            state = restarted(state, source.url, source.kind)
+            now = self.clock()
+            if not rnd.force and not may_fetch(state, now):
+                return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started,
+                                     next_due=None if state.gone else state.retry_after)
+            try:
+                if source.kind == "local":
+                    outcome = self._refresh_local(rnd, source, state, now, token)
+                else:
+                    outcome = self._refresh_feed(rnd, source, state, now, token)
+            except SourceError as exc:
+                outcome = self._record_failure(rnd, source, state, now, exc, token)
+            return replace(outcome, seconds=time.monotonic() - started)
         except (LockTimeout, StoreError) as exc:
             return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
 
@@ -233,14 +357,15 @@ class Engine:
             log.info("%s: feed moved permanently to %s", source.name, new.moved_to)
         return new
 
-    def _unchanged(self, rnd: _Round, state: SourceState) -> None:
+    def _unchanged(self, rnd: _Round, state: SourceState, token: str | None) -> None:
         """A source that did not change: its state waits for the round's last transaction (a
         write transaction per source was most of a warm round's cost; losing them to a crash only
         makes those sources due again)."""
         with rnd.lock:
-            rnd.deferred.append(state)
+            rnd.deferred.append((token, state))
 
-    def _refresh_feed(self, rnd: _Round, source: Source, state: SourceState, now: datetime) -> SourceOutcome:
+    def _refresh_feed(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
+                      token: str | None) -> SourceOutcome:
         assert source.url is not None
         url = state.moved_to or source.url
         etag = None if rnd.full else state.etag
@@ -248,14 +373,14 @@ class Engine:
         result = self.fetcher.fetch(source.name, url, etag, modified)
         if result.not_modified:
             ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url), now)
-            self._unchanged(rnd, ok)
+            self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
                                  next_due=ok.next_due)
         body_hash = hashlib.sha256(result.content).hexdigest()[:32]
         if not rnd.full and body_hash == state.body_hash:
             ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
                                                        same_body=True), now)
-            self._unchanged(rnd, ok)
+            self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
                                  next_due=ok.next_due)
         from feedsvc.items.decide import decide, lookups, resolve  # only a changed feed needs them
@@ -274,7 +399,7 @@ class Engine:
                 body_hash=body_hash, etag=result.etag, last_modified=result.last_modified,
                 permanent_url=result.permanent_url, title=parsed.title, link=parsed.link,
                 ttl_seconds=parsed.ttl_seconds, warning=parsed.warning), now)
-            with self.storage.write(source.name) as tx:
+            with self.storage.write(source.name, token) as tx:
                 skipped = {seen.key for _, seen in parsed.skipped}
                 kept = tx.resolve(list(skipped))
                 if len(kept) < len(skipped):
@@ -294,7 +419,8 @@ class Engine:
                              unchanged=counts.unchanged, duplicates=counts.duplicates,
                              warning=parsed.warning, next_due=ok.next_due)
 
-    def _refresh_local(self, rnd: _Round, source: Source, state: SourceState, now: datetime) -> SourceOutcome:
+    def _refresh_local(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
+                       token: str | None) -> SourceOutcome:
         from feedsvc.items.decide import decide, lookups, resolve
         from feedsvc.items.normalise import Cleaners, SourceContext, normalise
         from feedsvc.sources import articles
@@ -342,7 +468,7 @@ class Engine:
         warning = "; ".join(warnings + still)[:1000] or None
         ok = self._next(source, state, Scanned(title=origin.title, link=origin.home, warning=warning), now)
         if not changed and not deleted:
-            self._unchanged(rnd, ok)
+            self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning,
                                  next_due=ok.next_due)
         old_keys = {rel: known[rel].key for rel in deleted if known[rel].key}
@@ -353,7 +479,7 @@ class Engine:
         live = {i.key for i in items} | {known[r].key for r in current if r in known and r not in file_keys}
         files = FileChanges(set={f.relpath: FileRecord(f.size, f.mtime_ns, file_keys[f.relpath])
                                  for f in changed if f.relpath in file_keys}, deleted=deleted)
-        with self.storage.write(source.name) as tx:
+        with self.storage.write(source.name, token) as tx:
             removed = tx.remove([k for k in old_keys.values() if k and k not in live])
             own_keys, match = lookups(items)
             snap = tx.snapshot(own_keys, match)
@@ -364,11 +490,11 @@ class Engine:
                              duplicates=counts.duplicates, warning=warning, next_due=ok.next_due)
 
     def _record_failure(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
-                        exc: SourceError) -> SourceOutcome:
+                        exc: SourceError, token: str | None) -> SourceOutcome:
         failed = self._next(source, state, Failed(exc.message, getattr(exc, "status", None),
                                                   getattr(exc, "retry_after", None)), now)
         log.debug("%s: %s (failure %d)", source.name, exc.message, failed.failures)
-        with self.storage.write(source.name) as tx:
+        with self.storage.write(source.name, token) as tx:
             tx.apply(SourceUpdate(state=failed, run=rnd.run))
         return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count,
                              next_due=failed.next_due)

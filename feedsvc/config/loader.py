@@ -23,7 +23,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from feedsvc.config.schema import Config, Fetch, Rule, Site, Source, Topic
-from feedsvc.config.values import check_feed_url, check_http_url, check_name, parse_duration, parse_size, resolve_path
+from feedsvc.config.values import (
+    check_feed_url,
+    check_http_url,
+    check_name,
+    check_store_url,
+    parse_duration,
+    parse_size,
+    resolve_path,
+)
 from feedsvc.errors import ConfigError
 
 
@@ -345,6 +353,13 @@ def _url(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> An
     return _checked(r, path, check_http_url, value.strip())
 
 
+def _store_url(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> Any:
+    value = _str(r, m, s, path, default)
+    if value is None or not value.strip():
+        return default
+    return _checked(r, path, check_store_url, value, r.base)
+
+
 def _feed_url(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> Any:
     if m.get(s.leaf) is None:
         return default
@@ -408,7 +423,7 @@ def _by_loader(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any)
 
 _READERS: dict[str, Callable[..., Any]] = {
     "str": _str, "name": _name, "choice": _choice, "choices": _choices, "regex": _regex, "int": _int,
-    "fraction": _fraction, "duration": _duration, "size": _size, "url": _url, "feed_url": _feed_url,
+    "fraction": _fraction, "duration": _duration, "size": _size, "url": _url, "store_url": _store_url, "feed_url": _feed_url,
     "path": _path, "str_list": _str_list, "rules": _rules, "inline": _inline, "section": _section,
     "list": _by_loader,
 }
@@ -441,8 +456,14 @@ def parse_config(text: str, cfg_path: Path) -> Config:
     if "site" not in top:
         raise doc.error("site", "is required")
     site = _site(r, r.mapping(top["site"], "site", Site))
-    v = r.read(Config, top, "", ("output", "state_dir", "interval", "jitter", "retention", "fetch",
-                                 "sources_opml"))
+    v = r.read(Config, top, "", ("output", "state_dir", "interval", "jitter", "lease", "retention", "fetch",
+                                 "sources_opml", "store"))
+    env = os.environ.get("FEEDSVC_STORE")
+    if env:
+        try:
+            check_store_url(env, Path.cwd(), from_config=False)
+        except ValueError as exc:
+            raise ConfigError(f"FEEDSVC_STORE {exc}", key="FEEDSVC_STORE") from None
     interval, opml_path = v["interval"], v["sources_opml"]
 
     raw_sources = top.get("sources")

@@ -27,6 +27,7 @@ KINDS = {
     "duration": "90s, 15m, 1h, 1d, 1h30m or a number of seconds; positive",
     "size": "10MiB, 500KB… or a number of bytes; positive",
     "url": "an http(s) URL (optional: blank means none)",
+    "store_url": "sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (no password)",
     "feed_url": "an http(s) or file: URL",
     "path": "a path, relative to the config file's directory (~ expanded)",
     "str_list": "a list of non-empty strings (or one string), duplicates dropped",
@@ -180,6 +181,22 @@ class Config:
     outputs: tuple[Topic, ...] = setting((), kind="list", of=Topic, doc="extra topic feeds")
     sources_opml: Path | None = setting(None, kind="path",
                                         doc="OPML file whose feeds are merged into sources")
+    store: str | None = setting(None, kind="store_url",
+                                doc="where items and state live (default: sqlite in state_dir; "
+                                    "$FEEDSVC_STORE overrides)")
+    lease: float = setting(60.0, kind="duration", key="schedule.lease",
+                           doc="seconds a worker holds a source it refreshes (renewed while it works)")
+
+    @property
+    def store_url(self) -> str:
+        """The store's URL without a password ($FEEDSVC_STORE, else ``store``, else SQLite in
+        ``state_dir``)."""
+        import os
+
+        from feedsvc.config.values import redact
+
+        env = os.environ.get("FEEDSVC_STORE")
+        return redact(env) if env else self.store or f"sqlite:///{self.state_dir / 'feedsvc.db'}"
 
     @property
     def curated(self) -> bool:

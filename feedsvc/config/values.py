@@ -91,3 +91,40 @@ def file_url_path(url: str, base: Path) -> Path:
     raw = unquote(parts.path)
     return resolve_path(base, raw)
 
+
+
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def check_store_url(value: str, base: Path, from_config: bool = True) -> str:
+    """``store:``: ``sqlite:///PATH`` (relative to the config file; ``sqlite:////abs`` absolute)
+    or a libpq URL ``postgresql://user@host:port/dbname?sslmode=…``. A password is refused in the
+    config file (use PGPASSWORD, ~/.pgpass or FEEDSVC_STORE) and never repeated in a message.
+    Returns the URL with a sqlite path made absolute."""
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in STORE_SCHEMES:
+        raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DBNAME")
+    if scheme == "sqlite":
+        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
+            raise ValueError("a SQLite store is sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        return "sqlite:///" + str(resolve_path(base, unquote(parts.path[1:])))
+    if from_config and (parts.password or "password=" in parts.query.lower()):
+        raise ValueError("holds a password: put it in PGPASSWORD, ~/.pgpass or the FEEDSVC_STORE "
+                         "environment variable, never in the config file")
+    if not parts.path.strip("/"):
+        raise ValueError("names no database (postgresql://USER@HOST:PORT/DBNAME)")
+    return value.strip()
+
+
+def redact(url: str) -> str:
+    """A store URL without its password, for logs, status and messages."""
+    parts = urlsplit(url)
+    if not parts.password and "password=" not in parts.query.lower():
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    query = "&".join(q for q in parts.query.split("&") if not q.lower().startswith("password="))
+    return parts._replace(netloc=netloc, query=query).geturl()

@@ -6,16 +6,17 @@ as SQLite's single writer does; it shares nothing between processes.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from feedsvc.errors import LockTimeout
+from feedsvc.errors import LeaseLost, LockTimeout
 from feedsvc.items.decide import Action, ItemRef, Known, Snapshot
 from feedsvc.model import Copy, Item, Seen, SourceState, StoredItem
-from feedsvc.storage.protocol import Counts, FileRecord, PublishRecord, SourceUpdate
+from feedsvc.storage.protocol import Claim, Counts, FileRecord, PublishRecord, SourceUpdate, Worker, WorkerInfo
 
 
 @dataclass
@@ -46,7 +47,8 @@ class MemoryStorage:
         self._next = 1
         self._run = 0
         self._generation = 0
-        self._claims: dict[str, threading.Lock] = {}
+        self._leases: dict[str, tuple[str, str, datetime]] = {}   # name → (owner, token, until)
+        self._workers: dict[str, WorkerInfo] = {}
         self._publisher = threading.Lock()
 
     # ---- source state ----------------------------------------------------------------------
@@ -61,15 +63,74 @@ class MemoryStorage:
             return self._counted(st) if st else SourceState(name=name, kind=kind, url=url)
 
     def _counted(self, st: SourceState) -> SourceState:
-        return replace(st, item_count=sum(1 for r in self._rows.values() if r.source == st.name))
+        owner, _, until = self._leases.get(st.name, (None, None, None))
+        return replace(st, item_count=sum(1 for r in self._rows.values() if r.source == st.name),
+                       lease_owner=owner, lease_until=until)
 
-    def save_states(self, states: Sequence[SourceState]) -> None:
+    def save_states(self, states: Sequence[SourceState], token: str | None = None) -> None:
         with self._lock:
             for st in states:
                 old = self._states.get(st.name)
                 if (old is None or old.last_attempt is None or st.last_attempt is None
                         or st.last_attempt >= old.last_attempt):
-                    self._states[st.name] = replace(st, item_count=0)
+                    self._states[st.name] = replace(st, item_count=0, lease_owner=None, lease_until=None)
+                if token is not None and self._leases.get(st.name, ("", "", None))[1] == token:
+                    del self._leases[st.name]
+
+    # ---- claims ------------------------------------------------------------------------------
+
+    def register(self, sources: Sequence[tuple[str, str, str | None]]) -> None:
+        with self._lock:
+            for name, kind, url in sources:
+                self._states.setdefault(name, SourceState(name=name, kind=kind, url=url))
+
+    def claim(self, worker: Worker, names: Sequence[str], now: datetime, lease: float,
+              due_only: bool = False, limit: int | None = None, take_from: str | None = None) -> Claim:
+        token = uuid.uuid4().hex
+        got: set[str] = set()
+        with self._lock:
+            candidates = []
+            for name in names:
+                st = self._states.get(name)
+                if st is None:
+                    continue
+                held = self._leases.get(name)
+                if held is not None and held[2] >= now and held[0] != take_from:
+                    continue
+                if due_only and (st.gone or (st.next_due is not None and st.next_due > now)
+                                 or (st.retry_after is not None and st.retry_after > now)):
+                    continue
+                candidates.append(st)
+            candidates.sort(key=lambda st: (st.next_due is not None, st.next_due or now))
+            for st in candidates[:limit]:
+                self._leases[st.name] = (worker.id, token, now + timedelta(seconds=lease))
+                got.add(st.name)
+        return Claim(token=token, names=frozenset(got))
+
+    def renew(self, tokens: Sequence[str], now: datetime, lease: float) -> None:
+        with self._lock:
+            for name, (owner, token, _) in list(self._leases.items()):
+                if token in tokens:
+                    self._leases[name] = (owner, token, now + timedelta(seconds=lease))
+
+    def release(self, tokens: Sequence[str]) -> None:
+        with self._lock:
+            for name in [n for n, (_, t, _) in self._leases.items() if t in tokens]:
+                del self._leases[name]
+
+    def heartbeat(self, worker: Worker, now: datetime) -> None:
+        with self._lock:
+            old = self._workers.get(worker.id)
+            self._workers[worker.id] = WorkerInfo(worker.id, worker.host, worker.pid,
+                                                  old.started if old else now, now)
+
+    def forget_worker(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.pop(worker.id, None)
+
+    def workers(self) -> list[WorkerInfo]:
+        with self._lock:
+            return sorted(self._workers.values(), key=lambda w: (w.host, w.pid))
 
     def seen(self, source: str) -> dict[str, Seen]:
         with self._lock:
@@ -80,11 +141,13 @@ class MemoryStorage:
             return dict(self._files.get(source, {}))
 
     @contextmanager
-    def write(self, source: str) -> Iterator[_Transaction]:
+    def write(self, source: str, token: str | None = None) -> Iterator[_Transaction]:
         with self._lock:
+            if token is not None and self._leases.get(source, ("", "", None))[1] != token:
+                raise LeaseLost(f"source {source}: its lease expired and another worker took it")
             saved = self._copy()
             try:
-                yield _Transaction(self, source)
+                yield _Transaction(self, source, token)
             except BaseException:
                 self._restore(saved)
                 raise
@@ -97,18 +160,6 @@ class MemoryStorage:
     def _restore(self, saved: tuple[Any, ...]) -> None:
         (self._rows, self._own, self._alias, self._dkeys, self._states, self._seen, self._files,
          self._purge_due, self._next, self._generation) = saved
-
-    @contextmanager
-    def claim(self, source: str, timeout: float) -> Iterator[bool]:
-        with self._lock:
-            lock = self._claims.setdefault(source, threading.Lock())
-        waited = not lock.acquire(blocking=False)
-        if waited and not lock.acquire(timeout=timeout):
-            raise LockTimeout(f"source {source} is being refreshed by another thread")
-        try:
-            yield waited
-        finally:
-            lock.release()
 
     def next_run(self) -> int:
         with self._lock:
@@ -216,9 +267,10 @@ class MemoryStorage:
 
 
 class _Transaction:
-    def __init__(self, store: MemoryStorage, source: str) -> None:
+    def __init__(self, store: MemoryStorage, source: str, token: str | None) -> None:
         self.s = store
         self.source = source
+        self.token = token
 
     def _known(self, ref: int) -> Known:
         r = self.s._rows[ref]
@@ -312,7 +364,9 @@ class _Transaction:
             files.update(update.files.set)
             for rel in update.files.deleted:
                 files.pop(rel, None)
-        s._states[source] = replace(update.state, item_count=0)
+        s._states[source] = replace(update.state, item_count=0, lease_owner=None, lease_until=None)
+        if self.token is not None:
+            s._leases.pop(source, None)
         return Counts(new=counts["new"], updated=counts["updated"], unchanged=counts["unchanged"],
                       duplicates=counts["duplicates"])
 

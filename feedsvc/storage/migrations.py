@@ -11,6 +11,9 @@ Schema 1 → 2:
   own derived keys are dropped with the old ones (a copy is still found by its entry key and
   link); ``seen`` is emptied, so each feed's next fetch normalises its entries once more and
   decides them against their stored items by entry key: nothing is posted again.
+
+Schema 2 → 3: ``source.lease_owner``, ``lease_token``, ``lease_until`` (claims are leases in
+the store, the same on SQLite and PostgreSQL) and the ``worker`` table.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
 def upgrade(db: sqlite3.Connection, version: int) -> None:
     if version < 2:
         _to_2(db)
+    if version < 3:
+        _to_3(db)
+
+
+def _to_3(db: sqlite3.Connection) -> None:
+    """Schema 2 → 3: a source row carries the lease of the worker refreshing it."""
+    cols = _columns(db, "source")
+    for col, kind in (("lease_owner", "TEXT"), ("lease_token", "TEXT"), ("lease_until", "REAL")):
+        if col not in cols:
+            db.execute(f"ALTER TABLE source ADD COLUMN {col} {kind}")
 
 
 def _to_2(db: sqlite3.Connection) -> None:

@@ -70,6 +70,32 @@ class PublishRecord:
     at: datetime | None = None   # when
 
 
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A process refreshing sources: its leases carry ``id``."""
+    id: str                      # host:pid:random, unique per process start
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker as the store knows it, for ``status``."""
+    id: str
+    host: str
+    pid: int
+    started: datetime
+    heartbeat: datetime          # its last sign of life
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Leases taken in one statement: ``names`` are held under ``token`` until released, written
+    (a write carrying the token releases its source) or expired (unless renewed)."""
+    token: str
+    names: frozenset[str]
+
+
 class SourceTransaction(Protocol):
     """One source's write transaction (see ``Storage.write``)."""
 
@@ -106,10 +132,10 @@ class Storage(Protocol):
         """One source's state (a fresh one, of this kind and URL, when the store has none)."""
         ...
 
-    def save_states(self, states: Sequence[SourceState]) -> None:
+    def save_states(self, states: Sequence[SourceState], token: str | None = None) -> None:
         """Save these states in one transaction, each unless the store holds a later attempt for
         its source (another process refreshed it after these were taken): a deferred write never
-        rolls a source's state back."""
+        rolls a source's state back. Their leases under ``token`` are released."""
         ...
 
     def seen(self, source: str) -> dict[str, Seen]:
@@ -120,15 +146,40 @@ class Storage(Protocol):
         """The local article files of the source's last scan."""
         ...
 
-    def write(self, source: str) -> AbstractContextManager[SourceTransaction]:
-        """One transaction for one source's refresh: committed when the block ends, rolled back
-        if it raises."""
+    def register(self, sources: Sequence[tuple[str, str, str | None]]) -> None:
+        """Make sure these sources (name, kind, url) have a row to claim (new ones due at once)."""
         ...
 
-    def claim(self, source: str, timeout: float) -> AbstractContextManager[bool]:
-        """Hold ``source`` while it is refreshed: no other thread or process refreshes it
-        meanwhile. Yields whether it had to wait (then its state must be read again). Raises
-        ``LockTimeout`` after ``timeout`` seconds."""
+    def claim(self, worker: Worker, names: Sequence[str], now: datetime, lease: float,
+              due_only: bool = False, limit: int | None = None, take_from: str | None = None) -> Claim:
+        """Lease those of ``names`` no live lease holds, for ``lease`` seconds, in one statement
+        (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: inside ``BEGIN IMMEDIATE``). ``due_only``:
+        only sources due by ``next_due`` and not gone or backing off (the daemon's tick), at most
+        ``limit``. ``take_from``: also sources leased by that owner (a dead process of this host)."""
+        ...
+
+    def renew(self, tokens: Sequence[str], now: datetime, lease: float) -> None:
+        """Extend every lease held under these tokens (while their refreshes run)."""
+        ...
+
+    def release(self, tokens: Sequence[str]) -> None:
+        """Drop every lease still held under these tokens."""
+        ...
+
+    def heartbeat(self, worker: Worker, now: datetime) -> None:
+        """Record that ``worker`` is alive (``status`` lists the live workers)."""
+        ...
+
+    def forget_worker(self, worker: Worker) -> None:
+        ...
+
+    def workers(self) -> list[WorkerInfo]:
+        ...
+
+    def write(self, source: str, token: str | None = None) -> AbstractContextManager[SourceTransaction]:
+        """One transaction for one source's refresh: committed when the block ends, rolled back
+        if it raises. With ``token``, refused (``LeaseLost``) unless the source's lease still has
+        it; the write then releases the lease."""
         ...
 
     def next_run(self) -> int:
