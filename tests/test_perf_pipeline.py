@@ -480,14 +480,14 @@ def test_the_daemons_first_round_is_the_engines_round_with_the_parse_worker(tmp_
 
     d = Daemon(cfg, cfg.path, engine_factory=make)
     try:
-        d.seed(T0)
         due = d.tick()
         assert [s.name for s in due] == [s.name for s in cfg.sources]     # one round of every source
         for t in list(d._rounds):
             t.join(60)
         assert engines[0].pool.in_workers > 0                # parsed in the worker process
         assert d.tick() == []                                 # nothing due until the interval passes
-        assert all(d._due[s.name] > T0 for s in cfg.sources)
+        states = engines[0].storage.states()
+        assert all(states[s.name].next_due > T0 and states[s.name].lease_owner is None for s in cfg.sources)
         d._publish_job()
         assert len(published(tmp_path / "public").titles()) == 5 * len(bodies)
     finally:

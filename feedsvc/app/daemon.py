@@ -1,12 +1,13 @@
 """``feedsvc run``: the scheduled daemon. APScheduler drives a tick; the engine does the rounds.
 
-- Every ``TICK`` seconds the tick looks at each source's next due time (kept here, seeded from
-  the store at start: every source is due at once but those backing off or gone) and hands the
-  due ones, not already in flight, to ``Engine.run_round`` in a thread of their own: the same
-  round as ``feedsvc refresh`` (parse workers for a big round, one state read, deferred writes
-  of unchanged sources, memory trimmed), honouring back-off, Retry-After and 410 Gone. Each
-  source's outcome says when it is due next (its interval, raised to the feed's <ttl>, plus
-  jitter; or the end of its back-off).
+- Every ``TICK`` seconds the tick claims, in one statement, the sources the store says are due
+  (``next_due`` passed, not gone, not backing off, not leased by any worker) and hands them to
+  ``Engine.run_round`` in a thread of their own: the same round as ``feedsvc refresh`` (parse
+  workers for a big round, one state read, deferred writes of unchanged sources, memory
+  trimmed). Each source's write sets its next due time (its interval, raised to the feed's
+  <ttl>, plus jitter; or the end of its back-off) and releases its lease. The schedule lives in
+  the store, so it survives restarts and moves with a source between workers; any number of
+  ``feedsvc run`` processes on one store share the work, each claiming its share of what is due.
 - A round that changed items asks for a publish; requests are coalesced into one publish job
   shortly after, so a burst of sources causes one write.
 - SIGTERM/SIGINT: stop scheduling, give in-flight rounds up to ``STOP_GRACE`` seconds, exit 0 (the
@@ -36,11 +37,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedsvc.app.engine import Engine
+from feedsvc.app.engine import Engine, owner_is_dead
 from feedsvc.config import Config, Source, load_config
-from feedsvc.errors import ConfigError, FeedsvcError
-from feedsvc.items.source_state import effective_interval, may_fetch
+from feedsvc.errors import ConfigError, FeedsvcError, LockTimeout
 from feedsvc.model import SourceOutcome
+from feedsvc.storage import Claim
 
 if TYPE_CHECKING:
     from feedsvc.app.serve import StaticServer  # imported in run(), only when serving
@@ -49,7 +50,9 @@ log = logging.getLogger("feedsvc.daemon")
 
 STOP_GRACE = 8.0                 # seconds in-flight rounds get after SIGTERM (systemd allows 10+)
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
-TICK = 0.5                       # seconds between looks at the schedule
+TICK = 0.5                       # seconds between claims of the sources due
+HEARTBEAT = 5.0                  # seconds between a worker's signs of life in the store
+LIVE_AFTER = 30.0                # a worker silent this long is not counted among the live ones
 WATCHDOG_STALE = 30.0            # no WATCHDOG=1 once the tick has not run for this long
 
 
@@ -123,80 +126,93 @@ class Daemon:
         self._lock = threading.Lock()
         self._publish_pending = False
         self._last: dict[str, SourceOutcome] = {}
-        self._due: dict[str, datetime | None] = {}      # next due time; None: never (gone)
-        self._in_flight: set[str] = set()
         self._rounds: list[threading.Thread] = []
         self._last_tick = time.monotonic()
+        self._last_beat = -HEARTBEAT             # heartbeat at the first tick
+        self._live = 1                           # live workers on the store (this one included)
+        self._registered = False                 # the config's sources have rows to claim
+        self._down, self._down_for, self._retry_at = False, 0.0, 0.0
         self._published_at: datetime | None = None
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=timezone.utc)
 
-    # ---- the schedule ------------------------------------------------------------------------
-
-    def seed(self, now: datetime) -> None:
-        """Every source due at once (the first round at start), but those the store says are
-        backing off (at the end of it) or gone (never)."""
-        try:
-            states = self.engine.storage.states()
-        except FeedsvcError as exc:
-            log.error("cannot read the sources' state: %s", exc)
-            states = {}
-        with self._lock:
-            for src in self.config.sources:
-                st = states.get(src.name)
-                if st is None or st.url != src.url:
-                    self._due[src.name] = now
-                elif st.gone:
-                    self._due[src.name] = None
-                else:
-                    self._due[src.name] = now if may_fetch(st, now) else st.retry_after
+    # ---- the schedule: due sources claimed from the store --------------------------------------
 
     def tick(self) -> list[Source]:
-        """Start a round of the sources now due (not in flight); returns them."""
+        """Claim the sources due now (per the store, not leased by any worker) and start a round
+        of them; returns them. Every ``HEARTBEAT`` seconds also say this worker is alive, count
+        the live workers (with several, each claims its share) and free the leases of workers of
+        this host that were killed."""
         self._last_tick = time.monotonic()
+        if self.stop_event.is_set() or time.monotonic() < self._retry_at:
+            return []
+        engine, config = self.engine, self.config
         now = self.clock()
+        try:
+            if not self._registered:
+                engine.register(config.sources)
+                self._registered = True
+            if time.monotonic() - self._last_beat >= HEARTBEAT:
+                self._beat(engine, now)
+            names = [s.name for s in config.sources]
+            limit = None if self._live <= 1 else max(config.fetch.workers * 4, -(-len(names) // self._live))
+            claim = engine.storage.claim(engine.worker, names, now, engine.lease, due_only=True, limit=limit)
+        except FeedsvcError as exc:
+            self._store_down(exc)
+            return []
+        self._store_up()
+        if not claim.names:
+            return []
+        due = [s for s in config.sources if s.name in claim.names]
+        t = threading.Thread(target=self._round, args=(engine, due, claim), name="round", daemon=True)
         with self._lock:
-            if self.stop_event.is_set():
-                return []
-            due = [s for s in self.config.sources if s.name not in self._in_flight
-                   and (when := self._due.get(s.name, now)) is not None and when <= now]
-            self._in_flight.update(s.name for s in due)
-            engine = self.engine
-        if due:
-            t = threading.Thread(target=self._round, args=(engine, due), name="round", daemon=True)
-            with self._lock:
-                self._rounds = [r for r in self._rounds if r.is_alive()] + [t]
-            t.start()
+            self._rounds = [r for r in self._rounds if r.is_alive()] + [t]
+        t.start()
         return due
 
-    def _round(self, engine: Engine, due: list[Source]) -> None:
+    def _beat(self, engine: Engine, now: datetime) -> None:
+        self._last_beat = time.monotonic()
+        engine.storage.heartbeat(engine.worker, now)
+        live = [w for w in engine.storage.workers() if (now - w.heartbeat).total_seconds() < LIVE_AFTER]
+        self._live = max(1, len(live))
+        held: dict[str, list[str]] = {}
+        for st in engine.storage.states().values():
+            if st.lease_owner and st.lease_owner != engine.worker.id:
+                held.setdefault(st.lease_owner, []).append(st.name)
+        for owner, names in held.items():
+            if owner_is_dead(owner, engine.worker.host):
+                taken = engine.storage.claim(engine.worker, names, now, engine.lease, take_from=owner)
+                engine.storage.release([taken.token])
+                log.info("freed %d source%s held by %s, a worker of this host that is gone",
+                         len(taken.names), "s" if len(taken.names) != 1 else "", owner)
+
+    def _store_down(self, exc: FeedsvcError) -> None:
+        """The store is unreachable (a database restart, the network): say so once, then retry
+        with back-off (1, 2, 4 … 30 s) without losing anything; the watchdog keeps being fed."""
+        self._down_for = min(30.0, max(1.0, self._down_for * 2))
+        self._retry_at = time.monotonic() + self._down_for
+        if not self._down:
+            log.error("the store is unreachable, retrying: %s", exc)
+            self._down = True
+        else:
+            log.debug("the store is still unreachable: %s", exc)
+
+    def _store_up(self) -> None:
+        if self._down:
+            log.info("the store is reachable again")
+        self._down, self._down_for, self._retry_at = False, 0.0, 0.0
+
+    def _round(self, engine: Engine, due: list[Source], claim: Claim) -> None:
         try:
-            engine.run_round(due, force=False, on_done=self._done)
-        except Exception as exc:   # the store unreachable at the round's start, or a bug
+            engine.run_round(due, force=False, on_done=self._done, claim=claim)
+        except Exception as exc:   # the store unreachable mid-round, or a bug: its leases expire
             log.error("round failed: %s", exc)
             log.debug("traceback", exc_info=True)
-            later = self.clock() + timedelta(seconds=min(s.interval for s in due))
-            with self._lock:
-                for s in due:
-                    self._due[s.name] = later
-        finally:
-            with self._lock:
-                self._in_flight.difference_update(s.name for s in due)
 
     def _done(self, outcome: SourceOutcome) -> None:
         name = outcome.name
-        try:
-            source = self.config.source(name)
-        except KeyError:
-            return  # removed by a reload meanwhile
-        when = outcome.next_due
-        if when is None:
-            st = self.engine.storage.state(name, source.kind, source.url)
-            when = None if st.gone else self.clock() + timedelta(seconds=effective_interval(source.interval, st))
-        with self._lock:
-            self._due[name] = when
         if outcome.status != "skipped":
             previous = self._last.get(name)
             level = logging.INFO
@@ -224,7 +240,13 @@ class Daemon:
             self._publish_pending = False
         started = time.monotonic()
         try:
-            result = self.engine.publish()
+            result = self.engine.publish(wait=False)
+        except LockTimeout:
+            # another worker (or a forced refresh) is publishing: try again shortly, so what this
+            # worker stored is published even if that publish read the store before it
+            log.debug("another process is publishing; trying again shortly")
+            self.request_publish()
+            return
         except FeedsvcError as exc:
             log.error("publish failed: %s (the previous files stay in place)", exc)
             return
@@ -252,19 +274,16 @@ class Daemon:
         old = {s.name: s for s in self.config.sources}
         fresh = {s.name: s for s in new.sources}
         old_engine = self.engine
-        now = self.clock()
         with self._lock:
             self.config = new
             self.engine = self.make_engine(new)     # new fetch limits, site, output
+            self._registered = False                # new sources get their rows at the next tick
             for name in old.keys() - fresh.keys():
-                self._due.pop(name, None)
                 log.info("reload: source %s removed", name)
             for name, src in fresh.items():
                 if name not in old:
-                    self._due[name] = now
                     log.info("reload: source %s added", name)
                 elif src != old[name]:
-                    self._due[name] = now
                     log.info("reload: source %s changed", name)
         # the old engine's rounds finish on it; then it is closed
         threading.Thread(target=self._retire, args=(old_engine,), name="retire", daemon=True).start()
@@ -293,7 +312,6 @@ class Daemon:
             self.server = StaticServer(self.config.output.dir, *self.serve_addr)
             self.server.start()
             log.info("serving %s at %s", self.config.output.dir, self.server.url)
-        self.seed(self.clock())
         self.scheduler.add_job(self.tick, IntervalTrigger(seconds=TICK), id="tick",
                                next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
@@ -325,13 +343,18 @@ class Daemon:
         if self.server is not None:
             self.server.stop()
         with self._lock:
-            abandoned = len(self._in_flight)
+            abandoned = sum(1 for t in self._rounds if t.is_alive())
         if abandoned:
             # in-flight fetches are abandoned: uncommitted transactions roll back, outputs are
             # replaced atomically, so nothing is half-written
-            log.info("stopped (abandoned %d in-flight refresh%s)", abandoned, "es" if abandoned > 1 else "")
+            log.info("stopped (abandoned %d round%s in flight: their sources' leases expire)", abandoned,
+                     "s" if abandoned > 1 else "")
             logging.shutdown()
             os._exit(0)
+        try:
+            self.engine.storage.forget_worker(self.engine.worker)
+        except FeedsvcError:
+            pass
         self.engine.close()
         self.notifier.close()
         log.info("stopped")

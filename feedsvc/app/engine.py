@@ -264,10 +264,13 @@ class Engine:
             log.error("publish failed: %s", exc)
             return RefreshReport(outcomes, None, str(exc))
 
-    def publish(self, force: bool = False) -> PublishResult:
-        from feedsvc.output.publisher import publish
+    def publish(self, force: bool = False, wait: bool = True) -> PublishResult:
+        """Publish under the store's publisher lock; ``wait=False``: raise ``LockTimeout`` at once
+        when another process holds it (the daemon tries again later)."""
+        from feedsvc.output.publisher import PUBLISH_LOCK_TIMEOUT, publish
 
-        return publish(self.storage, self.config, self.clock, force=force)
+        return publish(self.storage, self.config, self.clock, force=force,
+                       lock_timeout=PUBLISH_LOCK_TIMEOUT if wait else 0.0)
 
     def _begin(self, remote: int) -> None:
         with self._mutex:

@@ -30,10 +30,11 @@ class PublishResult:
     rendered: bool = True        # False when the outputs were already what a render would give
 
 
-def publish(storage: Storage, cfg: Config, clock: Callable[[], datetime], force: bool = False) -> PublishResult:
+def publish(storage: Storage, cfg: Config, clock: Callable[[], datetime], force: bool = False,
+            lock_timeout: float | None = None) -> PublishResult:
     """Render the outputs from the store and write the files that changed (see plan.py for when
     nothing is rendered). Raises ``PublishError`` (a file could not be written), ``StoreError``."""
-    with storage.publisher(PUBLISH_LOCK_TIMEOUT):
+    with storage.publisher(PUBLISH_LOCK_TIMEOUT if lock_timeout is None else lock_timeout):
         # purge first: rendering items about to be dropped would make the next refresh, with
         # nothing new, rewrite the outputs without them
         storage.purge(clock(), cfg.retention.max_age, cfg.retention.per_source)
