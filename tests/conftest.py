@@ -78,6 +78,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     status: int
+    t: float = field(default_factory=time.monotonic)   # when it arrived
 
 
 class FeedServer:
@@ -249,3 +250,34 @@ def pg_cluster():
 def pg_url(pg_cluster):
     """A fresh, empty database for one test: its libpq URL."""
     return pg_cluster.new_database()
+
+
+# ---- daemons and a WebSub hub (tests/helpers_daemon.py) -------------------------------------------
+
+@pytest.fixture
+def daemons():
+    from helpers_daemon import Daemon
+
+    started: list[Daemon] = []
+
+    def start(config: Path, **kw) -> Daemon:
+        d = Daemon(config, **kw)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.kill()
+
+
+@pytest.fixture
+def hub():
+    from helpers_daemon import Hub
+
+    h = Hub()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+

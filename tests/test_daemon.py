@@ -6,17 +6,15 @@ Intervals of one second; every wait is bounded; every daemon started here is sto
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import feedparser
 import pytest
+from helpers_daemon import Daemon  # noqa: F401
 from lxml import etree
 
 from feedsvc.app.daemon import STOP_GRACE
@@ -24,63 +22,6 @@ from feedsvc.app.daemon import STOP_GRACE
 from conftest import rss, run_cli, write_config
 
 pytestmark = pytest.mark.slow
-
-
-class Daemon:
-    def __init__(self, config: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
-        self.log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "feedsvc", "--config", str(config), "run", *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}:\n{self.text()}")
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.text()}")
-
-    def wait_log(self, needle: str, timeout: float = 20.0, count: int = 1) -> None:
-        self.wait_for(lambda: self.text().count(needle) >= count, timeout, repr(needle))
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-                raise
-        self.log.close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.log.close()
-
-
-@pytest.fixture
-def daemons():
-    started: list[Daemon] = []
-
-    def start(config: Path, **kw) -> Daemon:
-        d = Daemon(config, **kw)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.kill()
 
 
 def titles(path: Path) -> list[str]:

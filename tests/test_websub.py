@@ -5,11 +5,8 @@ when a ping failed — against a small real hub on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
-import pytest
+from helpers_daemon import Hub  # noqa: F401  (the hub fixture's class, in conftest)
 
 from feedcheck import check_atom, check_json, check_rss, parse_xml
 from helpers_feedsvc import ATOM, cli
@@ -17,62 +14,6 @@ from helpers_subscribers import REMOTE, make_site, refresh, remote_feed
 
 SITE = "http://127.0.0.1:8080/"
 FEEDS = [SITE + "atom.xml", SITE + "rss.xml", SITE + "feed.json"]
-
-
-class Hub:
-    """A WebSub hub that records publish pings; ``status`` is what it answers."""
-
-    def __init__(self) -> None:
-        self.pings: list[dict[str, list[str]]] = []
-        self.status = 204
-        self._lock = threading.Lock()
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                with hub._lock:
-                    status = hub.status
-                    if status < 300:
-                        hub.pings.append({"_ctype": [self.headers.get("Content-Type", "")], **parse_qs(body)})
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def take(self) -> list[str]:
-        """The feed URLs pinged since the last call, in order."""
-        with self._lock:
-            got, self.pings = self.pings, []
-        for p in got:
-            assert p["hub.mode"] == ["publish"]
-            assert p["_ctype"][0].startswith("application/x-www-form-urlencoded")
-        return [u for p in got for u in p["hub.url"]]
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def hub():
-    h = Hub()
-    try:
-        yield h
-    finally:
-        h.stop()
 
 
 def test_feeds_name_the_hub_and_each_change_pings_it_once(tmp_path, feed_server, hub):

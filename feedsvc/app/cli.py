@@ -7,14 +7,12 @@ Exit codes: 0 success; 1 some sources (or the publish) failed, the rest publishe
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from feedsvc import __version__
 from feedsvc.app import memory
@@ -63,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = so_sub.add_parser("import", parents=[common],
                             help="print the feeds of an OPML file as YAML entries for 'sources:'")
     imp.add_argument("opml", metavar="FILE.opml", help="an OPML subscription list")
+    st = sub.add_parser("store", parents=[common], help="create, upgrade or copy the store")
+    st_sub = st.add_subparsers(dest="store_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    st_sub.add_parser("init", parents=[common], help="create or upgrade the configured store's schema")
+    cp = st_sub.add_parser("copy", parents=[common],
+                           help="copy a whole store (items, source state, validators) to another")
+    cp.add_argument("source_url", metavar="FROM_URL", help="sqlite:///PATH or postgresql://…")
+    cp.add_argument("target_url", metavar="TO_URL", help="sqlite:///PATH or postgresql://…")
+    cp.add_argument("--force", action="store_true", help="replace what the target holds")
     srv = sub.add_parser("serve", parents=[common], help="serve output.dir over HTTP")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -111,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sources":      # works on files named on the command line, no config
             return cmd_sources_import(args)
+        if args.command == "store" and args.store_command == "copy":   # two URLs, no config
+            return cmd_store_copy(args)
         config = load_config(getattr(args, "config", None) or default_config_path())
         handler = COMMANDS[args.command]
         return handler(config, args)
@@ -215,104 +223,53 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat(timespec="seconds") if dt else None
-
-
-def _source_status(config: Config) -> dict[str, Any]:
-    from feedsvc.clock import utcnow
-    from feedsvc.items.source_state import effective_interval
-    from feedsvc.storage import open_storage
-
-    store = open_storage(config, readonly=True)
-    try:
-        now = utcnow()
-        states = store.states()
-        rows = []
-        for src in config.sources:
-            st = states.get(src.name) or store.state(src.name, src.kind, src.url)
-            if st.last_attempt is None:
-                state = "never refreshed"
-            elif st.gone:
-                state = "gone (HTTP 410): no longer fetched by the daemon"
-            elif st.last_error:
-                state = f"erroring since {_iso(st.error_since)}"
-                if st.retry_after and st.retry_after > now:
-                    state += f", backing off until {_iso(st.retry_after)}"
-            else:
-                state = "ok"
-            if st.moved_to:
-                state += f"; moved to {st.moved_to}"
-            rows.append({
-                "name": src.name, "kind": src.kind, "location": src.url or str(src.path),
-                "state": state, "last_attempt": _iso(st.last_attempt),
-                "last_success": _iso(st.last_success), "last_error": st.last_error,
-                "failures": st.failures, "warning": st.warning, "etag": st.etag,
-                "last_modified": st.last_modified, "items": st.item_count,
-                "moved_to": st.moved_to, "gone": st.gone,
-                "interval_seconds": effective_interval(src.interval, st),
-                "next_attempt_not_before": _iso(st.retry_after),
-            })
-        total = store.count_items()
-    finally:
-        store.close()
-    outputs = []
-    feeds = config.output.feed_files
-    for name in (*feeds, *(f"{t.path}/{f}" for t in config.outputs for f in feeds)):
-        path = config.output.dir / name
-        outputs.append({"file": str(path), "exists": path.exists(),
-                        "items": _count_items(path) if path.exists() else 0})
-    data = {"config": str(config.path), "store_items": total, "sources": rows, "outputs": outputs}
-    if config.site.websub_hub:
-        from feedsvc.output.websub import load_pending
-
-        data["websub"] = {"hub": config.site.websub_hub, "pending": load_pending(config.state_dir)}
-    return data
-
-
-def _count_items(path: Path) -> int | None:
-    from lxml import etree
-
-    if path.suffix == ".json":
-        try:
-            return len(json.loads(path.read_bytes()).get("items", []))
-        except (OSError, ValueError, AttributeError):
-            return None
-    try:
-        n = 0
-        for _ev, el in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True):
-            if etree.QName(el).localname in ("entry", "item"):
-                n += 1
-            el.clear(keep_tail=False) if etree.QName(el).localname in ("entry", "item") else None
-        return n
-    except (OSError, etree.XMLSyntaxError):
-        return None
-
-
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    data = _source_status(config)
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return EXIT_OK
-    for r in data["sources"]:
-        print(f"{r['name']} ({r['kind']}: {r['location']})")
-        print(f"  state:        {r['state']}")
-        print(f"  last attempt: {r['last_attempt'] or '-'}   last success: {r['last_success'] or '-'}")
-        if r["last_error"]:
-            print(f"  last error:   {r['last_error']}  ({r['failures']} consecutive failures)")
-        if r["warning"]:
-            print(f"  warning:      {r['warning'][:200]}")
-        if r["kind"] == "feed":
-            print(f"  etag:         {r['etag'] or '-'}   last-modified: {r['last_modified'] or '-'}")
-        print(f"  items stored: {r['items']}")
-    print(f"store: {data['store_items']} items")
-    for o in data["outputs"]:
-        shown = f"{o['items']} items" if o["exists"] else "not written yet"
-        print(f"output: {o['file']}: {shown}")
-    if "websub" in data:
-        pending = data["websub"]["pending"]
-        print(f"websub: hub {data['websub']['hub']}: "
-              + (f"{len(pending)} ping(s) pending, retried at the next publish" if pending else "no ping pending"))
+    from feedsvc.app.status import cmd_status as status
+
+    return status(config, args)
+
+
+def cmd_store(config: Config, args: argparse.Namespace) -> int:
+    """``store init``: create or upgrade the configured store (every command that writes does so
+    on first use too)."""
+    from feedsvc.storage import open_storage
+    from feedsvc.storage.sql import SCHEMA_VERSION
+
+    storage = open_storage(config)
+    try:
+        print(f"store {config.store_url}: ready (schema {SCHEMA_VERSION}, {storage.count_items()} items, "
+              f"{len(storage.states())} sources)")
+    finally:
+        storage.close()
+    return EXIT_OK
+
+
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    """``store copy FROM TO [--force]``: a whole store, SQLite ↔ PostgreSQL."""
+    from feedsvc.config.values import check_store_url, redact
+    from feedsvc.storage import open_url
+    from feedsvc.storage.copy import copy_store
+    from feedsvc.storage.sql import SqlStorage
+
+    urls = []
+    for url in (args.source_url, args.target_url):
+        try:
+            urls.append(check_store_url(url, Path.cwd(), from_config=False))
+        except ValueError as exc:
+            print(f"feedsvc: error: {redact(url)}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    src = open_url(urls[0], readonly=True)
+    try:
+        dst = open_url(urls[1])
+        try:
+            assert isinstance(src, SqlStorage) and isinstance(dst, SqlStorage)
+            counts = copy_store(src, dst, force=args.force)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    print(f"copied {counts.get('item', 0)} items and {counts.get('source', 0)} sources "
+          f"from {redact(urls[0])} to {redact(urls[1])}")
     return EXIT_OK
 
 
@@ -380,4 +337,5 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "publish": cmd_publish,
     "status": cmd_status,
+    "store": cmd_store,
 }
