@@ -133,7 +133,7 @@ def test_a_worker_killed_at_random_moments_loses_nothing(tmp_path, feed_server, 
         killed = time.monotonic()
         workers[victim] = daemons(cfg)
         # every source is fetched again within the lease (3 s) plus a tick, give or take a round
-        _wait(lambda: min(_hits(feed_server, n, since=killed)) >= 1, 3 + 0.5 + 2 + 6,
+        _wait(lambda killed=killed: min(_hits(feed_server, n, since=killed)) >= 1, 3 + 0.5 + 2 + 6,
               f"every source fetched after kill {round_ + 1}", workers)
     _wait(lambda: len(_entries(atom)) == added * n, 60, "every item published", workers)
     status = run_cli("--config", str(cfg), "status", "--json")
