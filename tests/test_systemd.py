@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, need, run_cli
 
 UNITS = REPO / "systemd"
-SERVICES = ("feedsvc.service", "feedsvc-refresh.service")
+SERVICES = ("feedsvc.service", "feedsvc-refresh.service", "feedsvc-worker.service")
 ALL_UNITS = (*SERVICES, "feedsvc-refresh.timer")
 MAX_EXPOSURE = 2.0
 CONFIG = "/etc/feedsvc/config.yaml"
