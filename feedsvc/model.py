@@ -150,6 +150,8 @@ class SourceState:
     feed_title: str | None = None
     feed_link: str | None = None
     ttl_seconds: int | None = None
+    cache_seconds: int | None = None   # the server's Cache-Control max-age / Expires, as a lower bound
+    cache_by: str | None = None        # which header gave it: "Cache-Control" or "Expires"
     next_due: datetime | None = None   # when the daemon fetches it again (None: at once; never when gone)
     lease_owner: str | None = None     # the worker refreshing it now (read from the store, never written with the state)
     lease_until: datetime | None = None  # when that lease expires unless renewed

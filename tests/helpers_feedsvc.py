@@ -187,7 +187,7 @@ class FakeFetcher:
     closed: bool = False
 
     def fetch(self, source: str, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult:
+              last_modified: str | None = None, options: Any = None) -> FetchResult:
         self.calls.append((url, etag))
         gate = self.gates.get(url)
         if gate is not None:

@@ -446,7 +446,7 @@ def test_fetch_unknown_key_message_is_the_fetch_fields(tmp_path):
         load_config(write(tmp_path, 'site: {title: T, url: "http://x.org/"}\nfetch: {colour: 1}\n'
                                     'sources: []\n'))
     keys = sorted(f.name for f in dataclasses.fields(Fetch))
-    assert keys == ["connect_timeout", "max_bytes", "max_entries", "timeout", "workers"]
+    assert keys == ["connect_timeout", "hosts", "max_bytes", "max_entries", "per_host", "timeout", "user_agent", "workers"]
     assert str(ei.value).endswith("fetch.colour: unknown key (allowed: " + ", ".join(keys) + ")")
 
 

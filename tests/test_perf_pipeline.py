@@ -128,7 +128,7 @@ def test_body_hash_skips_a_200_with_the_same_bytes(tmp_path):
     """A server without validators answers 200 every time: same bytes → not parsed."""
 
     class NoValidators(FakeFetcher):
-        def fetch(self, source, url, etag=None, last_modified=None):
+        def fetch(self, source, url, etag=None, last_modified=None, options=None):
             r = super().fetch(source, url, None, None)
             from dataclasses import replace
             return replace(r, etag=None)
@@ -229,10 +229,10 @@ def test_a_killed_worker_process_costs_nothing_but_time(tmp_path, caplog):
     kill_lock = threading.Lock()     # two fetch threads must not both kill (or both skip it)
 
     class KillingFetcher(FakeFetcher):
-        def fetch(self, source, url, etag=None, last_modified=None):
+        def fetch(self, source, url, etag=None, last_modified=None, options=None):
             with kill_lock:
                 self._maybe_kill()
-            return super().fetch(source, url, etag, last_modified)
+            return super().fetch(source, url, etag, last_modified, options)
 
         def _maybe_kill(self):
             if len(self.calls) >= 8 and not killed:
@@ -267,9 +267,9 @@ def test_worker_processes_stop_when_the_round_ends(tmp_path):
     seen: list[int] = []
 
     class Watching(FakeFetcher):
-        def fetch(self, source, url, etag=None, last_modified=None):
+        def fetch(self, source, url, etag=None, last_modified=None, options=None):
             seen.extend(p for p in rt.pool.worker_pids if p not in seen)
-            return super().fetch(source, url, etag, last_modified)
+            return super().fetch(source, url, etag, last_modified, options)
 
     rt = Engine(cfg, fetcher=Watching(dict(bodies)), clock=Clock(T0), parse_workers=1)
     rt.pool.after_seconds = 0.0

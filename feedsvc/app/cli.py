@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("refresh", parents=[common], help="refresh sources now, then publish")
     r.add_argument("names", nargs="*", metavar="NAME", help="sources to refresh (default: all)")
     r.add_argument("--full", action="store_true", help="ignore ETag/Last-Modified and refetch everything")
+    r.add_argument("--force-host", action="store_true",
+                   help="fetch even sources whose host is paused (after a 429/503); spacing still holds")
     s = sub.add_parser("status", parents=[common], help="show per-source state and the outputs")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("publish", parents=[common], help="re-render the outputs from the store (no network)")
@@ -61,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = so_sub.add_parser("import", parents=[common],
                             help="print the feeds of an OPML file as YAML entries for 'sources:'")
     imp.add_argument("opml", metavar="FILE.opml", help="an OPML subscription list")
+    dis = so_sub.add_parser("discover", parents=[common],
+                            help="find the feeds of a web page and print them as YAML entries for 'sources:'")
+    dis.add_argument("url", metavar="URL", help="a web page (or a feed)")
+    dis.add_argument("--json", action="store_true", help="machine-readable output")
+    chk = so_sub.add_parser("check", parents=[common],
+                            help="a dry run of one feed URL: items, what would be new or merged, dates, caching")
+    chk.add_argument("url", metavar="URL", help="a feed URL")
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
     st = sub.add_parser("store", parents=[common], help="create, upgrade or copy the store")
     st_sub = st.add_subparsers(dest="store_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
     st_sub.add_parser("init", parents=[common], help="create or upgrade the configured store's schema")
@@ -115,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "sources":      # works on files named on the command line, no config
+        if args.command == "sources" and args.sources_command == "import":   # a file, no config
             return cmd_sources_import(args)
         if args.command == "store" and args.store_command == "copy":   # two URLs, no config
             return cmd_store_copy(args)
@@ -153,7 +163,7 @@ def _summary_line(o: SourceOutcome) -> str:
     elif o.status == "not-modified":
         detail = "not modified"
     elif o.status == "skipped":
-        detail = "skipped (not due)"
+        detail = f"skipped: {o.error}" if o.error else "skipped (not due)"
     else:
         parts = [f"{o.new} new", f"{o.updated} updated", f"{o.unchanged} unchanged"]
         if o.duplicates:
@@ -182,9 +192,9 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
                 def done(o: SourceOutcome) -> None:
                     bar.set_postfix_str(o.name, refresh=False)
                     bar.update(1)
-                report = engine.refresh(sources, full=args.full, on_done=done)
+                report = engine.refresh(sources, full=args.full, on_done=done, force_host=args.force_host)
         else:
-            report = engine.refresh(sources, full=args.full)
+            report = engine.refresh(sources, full=args.full, force_host=args.force_host)
     finally:
         engine.close()
     for o in report.outcomes:
@@ -273,6 +283,42 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sources(config: Config, args: argparse.Namespace) -> int:
+    """``sources discover URL`` / ``sources check URL``."""
+    import json
+
+    from feedsvc.app import discover
+
+    if args.sources_command == "discover":
+        found = discover.discover(config, args.url)
+        if args.json:
+            print(json.dumps({"found": [{"name": f.name, "url": f.url, "title": f.title} for f in found.found],
+                              "tried": [{"url": u, "result": r} for u, r in found.tried]}, indent=2))
+        elif found.found:
+            print(f"# {len(found.found)} feed{'s' if len(found.found) != 1 else ''} at {args.url}: paste under 'sources:'")
+            sys.stdout.write(discover.to_yaml(found.found))
+        else:
+            print(f"feedsvc: no feed found at {args.url}; tried:", file=sys.stderr)
+            for u, r in found.tried:
+                print(f"  {u}: {r}", file=sys.stderr)
+        return EXIT_OK if found.found else EXIT_FAILED
+    report = discover.check(config, args.url)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print(f"{report['url']}: “{report['title'] or '(untitled)'}”, {report['items']} items, "
+          f"{report['bytes']} bytes in {report['seconds']:.2f}s")
+    print(f"  would be new:   {report['would_be_new']}")
+    for m in report["would_merge"]:
+        print(f"  would merge:    “{m['title']}” with {m['with_source']}'s {m['with_id']} (by {m['by']})")
+    for p in report["date_problems"]:
+        print(f"  dates:          {p}")
+    print(f"  caching:        {report['conditional_get']}")
+    if report["warning"]:
+        print(f"  warning:        {report['warning']}")
+    return EXIT_OK
+
+
 def cmd_sources_import(args: argparse.Namespace) -> int:
     from feedsvc.config.opml import OpmlError, read_opml, to_yaml
 
@@ -338,4 +384,5 @@ COMMANDS = {
     "publish": cmd_publish,
     "status": cmd_status,
     "store": cmd_store,
+    "sources": cmd_sources,
 }

@@ -25,19 +25,32 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from feedsvc import __version__
 from feedsvc.app import memory
 from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
 from feedsvc.clock import Clock, utcnow
 from feedsvc.config import Config, Source
-from feedsvc.errors import ArticleSkipped, FeedsvcError, LockTimeout, ParseError, SourceError, StoreError
-from feedsvc.items.source_state import Failed, Fetched, NotModified, Outcome, Policy, Scanned, decide_source, may_fetch, restarted
+from feedsvc.errors import ArticleSkipped, FeedsvcError, FetchError, LockTimeout, ParseError, SourceError, StoreError
+from feedsvc.items.source_state import (
+    MAX_JITTER,
+    Failed,
+    Fetched,
+    NotModified,
+    Outcome,
+    Policy,
+    Scanned,
+    cache_hint,
+    decide_source,
+    may_fetch,
+    restarted,
+)
 from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
-from feedsvc.sources.fetch import Fetcher, HttpFetcher
+from feedsvc.sources.fetch import Fetcher, HttpFetcher, RequestOptions
+from feedsvc.sources.politeness import MAX_PAUSE, HostGate, HostPaused, group_of, host_of, interleave
 from feedsvc.storage import Claim, FileChanges, FileRecord, SourceUpdate, Storage, Worker, open_storage
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
@@ -55,6 +68,7 @@ class _Round:
     run: int
     full: bool = False
     force: bool = True
+    force_host: bool = False
     tokens: dict[str, str] = field(default_factory=dict)
     hints: dict[str, SourceState] = field(default_factory=dict)
     deferred: list[tuple[str | None, SourceState]] = field(default_factory=list)
@@ -110,7 +124,7 @@ class Engine:
         self.storage: Storage = storage if storage is not None else open_storage(config)
         self.pool = ParsePool(0)
         self.fetcher: Fetcher = fetcher or HttpFetcher(
-            user_agent=f"feedsvc/{__version__} (+{config.site.url})",
+            user_agent=config.fetch.user_agent or f"feedsvc/{__version__} (+{config.site.url})",
             base_dir=config.path.parent,
             connect_timeout=config.fetch.connect_timeout,
             timeout=config.fetch.timeout,
@@ -120,6 +134,7 @@ class Engine:
         self.priority = {s.name: s.priority for s in config.sources}
         self.worker = this_worker()
         self.lease = config.lease
+        self.gate = HostGate(config, clock, reserve=self._reserve if self.storage.shared else None)
         self._slots = threading.BoundedSemaphore(max(1, config.fetch.workers))
         self._mutex = threading.Lock()
         self._rounds = 0                  # rounds in flight (the daemon's may overlap)
@@ -129,11 +144,36 @@ class Engine:
         self._renewer: threading.Thread | None = None
         self._closing = threading.Event()
 
+    # ---- host groups --------------------------------------------------------------------------
+
+    def _reserve(self, group: str, spacing: float) -> float:
+        return self.storage.reserve_start(group, self.clock(), spacing)
+
+    def _load_pauses(self) -> None:
+        """The host pauses every process shares (the store's), at a round's start."""
+        try:
+            for group, (until, _why) in self.storage.host_pauses().items():
+                self.gate.pause(group, until)
+        except StoreError as exc:
+            log.warning("could not read the paused hosts: %s", exc)
+
+    def _pause_host(self, source: Source, url: str, exc: FetchError, until: datetime) -> None:
+        """A 429, or a 503 with Retry-After, pauses every source of the host's group."""
+        group = group_of(host_of(url))
+        until = min(until, self.clock() + timedelta(seconds=MAX_PAUSE))
+        self.gate.pause(group, until)
+        try:
+            self.storage.pause_host(group, until, f"HTTP {exc.status} from {source.name}")
+        except StoreError as err:
+            log.warning("could not record the pause of host %s: %s", group, err)
+        log.warning("host %s paused until %s (HTTP %s from %s)", group, until.isoformat(timespec="seconds"),
+                    exc.status, source.name)
+
     # ---- leases ----------------------------------------------------------------------------------
 
     def register(self, sources: Iterable[Source]) -> None:
         """Give the store a row to claim for each source it does not know yet."""
-        new = [(s.name, s.kind, s.url) for s in sources if s.name not in self._registered]
+        new = [(s.name, s.kind, s.shown_url) for s in sources if s.name not in self._registered]
         if new:
             self.storage.register(new)
             self._registered.update(n for n, _, _ in new)
@@ -206,7 +246,7 @@ class Engine:
 
     def run_round(self, sources: Iterable[Source], full: bool = False, force: bool = True,
                   on_done: Callable[[SourceOutcome], None] | None = None,
-                  claim: Claim | None = None) -> list[SourceOutcome]:
+                  claim: Claim | None = None, force_host: bool = False) -> list[SourceOutcome]:
         """Refresh these sources concurrently (``fetch.workers`` at a time across every round in
         flight). ``force`` ignores back-off and 410 Gone (the CLI); the daemon passes False, and
         the ``claim`` its tick took (else the round claims its sources in one statement; a source
@@ -215,7 +255,8 @@ class Engine:
         if not chosen:
             return []
         self.register(chosen)
-        rnd = _Round(run=self.storage.next_run(), full=full, force=force)
+        rnd = _Round(run=self.storage.next_run(), full=full, force=force, force_host=force_host)
+        self._load_pauses()
         if claim is None:
             claim = self.storage.claim(self.worker, [s.name for s in chosen], self.clock(), self.lease)
         self._hold(claim.token)
@@ -229,8 +270,9 @@ class Engine:
                 states = {}         # each source reads its own, and reports what is wrong there
             rnd.hints = {n: st for n, st in states.items() if n in claim.names}
             threads = max(1, min(self.config.fetch.workers, len(chosen)))
+            order = interleave(chosen, lambda s: group_of(host_of(s.url or "")))   # type: ignore[attr-defined]
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
-                futures = {pool.submit(self._guarded, rnd, s): s for s in chosen}
+                futures = {pool.submit(self._guarded, rnd, s): s for s in order}
                 for fut in as_completed(futures):
                     outcome = fut.result()
                     outcomes[outcome.name] = outcome
@@ -255,9 +297,10 @@ class Engine:
             self._let_go(set(rnd.tokens.values()))
 
     def refresh(self, sources: Iterable[Source], full: bool = False,
-                on_done: Callable[[SourceOutcome], None] | None = None) -> RefreshReport:
-        """``feedsvc refresh``: a forced round, then a publish."""
-        outcomes = tuple(self.run_round(sources, full=full, force=True, on_done=on_done))
+                on_done: Callable[[SourceOutcome], None] | None = None, force_host: bool = False) -> RefreshReport:
+        """``feedsvc refresh``: a forced round (back-off ignored; a paused host only with
+        ``force_host``), then a publish."""
+        outcomes = tuple(self.run_round(sources, full=full, force=True, on_done=on_done, force_host=force_host))
         try:
             return RefreshReport(outcomes, self.publish())
         except FeedsvcError as exc:
@@ -334,8 +377,8 @@ class Engine:
             if token is None:          # another worker holds it: wait, then read what it wrote
                 token = self._claim_one(rnd, source)
                 hint = None
-            state = self.storage.state(source.name, source.kind, source.url) if hint is None else hint
-            state = restarted(state, source.url, source.kind)
+            state = self.storage.state(source.name, source.kind, source.shown_url) if hint is None else hint
+            state = restarted(state, source.shown_url, source.kind)
             now = self.clock()
             if not rnd.force and not may_fetch(state, now):
                 return SourceOutcome(source.name, "skipped", seconds=time.monotonic() - started,
@@ -373,23 +416,34 @@ class Engine:
         url = state.moved_to or source.url
         etag = None if rnd.full else state.etag
         modified = None if rnd.full else state.last_modified
-        result = self.fetcher.fetch(source.name, url, etag, modified)
+        options = RequestOptions(headers=source.headers, auth=source.auth, proxy=source.proxy, verify=source.verify)
+        try:
+            with self.gate.slot(source.name, url, force_host=rnd.force_host):
+                result = self.fetcher.fetch(source.name, url, etag, modified, options)
+        except HostPaused as exc:
+            # not fetched: due again when the pause ends, spread so the group does not resume at once
+            spread = min(MAX_JITTER, 0.1 * max(0.0, (exc.until - now).total_seconds()))
+            later = exc.until + timedelta(seconds=self.rand.uniform(0, spread) if spread else 0.0)
+            self._unchanged(rnd, replace(state, next_due=later), token)
+            return SourceOutcome(source.name, "skipped", error=exc.message, unchanged=state.item_count, next_due=later)
+        cache = cache_hint(result.headers, now)
         if result.not_modified:
-            ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url), now)
+            ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
+                                                       cache=cache), now)
             self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
                                  next_due=ok.next_due)
         body_hash = hashlib.sha256(result.content).hexdigest()[:32]
         if not rnd.full and body_hash == state.body_hash:
             ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
-                                                       same_body=True), now)
+                                                       same_body=True, cache=cache), now)
             self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
                                  next_due=ok.next_due)
         from feedsvc.items.decide import decide, lookups, resolve  # only a changed feed needs them
 
         job = ParseJob(
-            source=source.name, content=result.content, url=result.url, feed_url=source.url,
+            source=source.name, content=result.content, url=result.url, feed_url=source.shown_url or source.url,
             site_url=self.config.site.url, now=now, headers=result.headers,
             max_entries=self.config.fetch.max_entries, max_bytes=self.config.fetch.max_bytes,
             known={} if rnd.full else self.storage.seen(source.name))
@@ -401,7 +455,7 @@ class Engine:
             ok = self._next(source, state, Fetched(
                 body_hash=body_hash, etag=result.etag, last_modified=result.last_modified,
                 permanent_url=result.permanent_url, title=parsed.title, link=parsed.link,
-                ttl_seconds=parsed.ttl_seconds, warning=parsed.warning), now)
+                ttl_seconds=parsed.ttl_seconds, warning=parsed.warning, cache=cache), now)
             with self.storage.write(source.name, token) as tx:
                 skipped = {seen.key for _, seen in parsed.skipped}
                 kept = tx.resolve(list(skipped))
@@ -496,6 +550,11 @@ class Engine:
                         exc: SourceError, token: str | None) -> SourceOutcome:
         failed = self._next(source, state, Failed(exc.message, getattr(exc, "status", None),
                                                   getattr(exc, "retry_after", None)), now)
+        if (isinstance(exc, FetchError) and failed.retry_after is not None
+                and (exc.status == 429 or (exc.status == 503 and exc.retry_after is not None))):
+            # the host said how long (Retry-After); a 429 without it: the source's back-off
+            until = now + timedelta(seconds=exc.retry_after) if exc.retry_after is not None else failed.retry_after
+            self._pause_host(source, exc.url or source.url or "", exc, until)
         log.debug("%s: %s (failure %d)", source.name, exc.message, failed.failures)
         with self.storage.write(source.name, token) as tx:
             tx.apply(SourceUpdate(state=failed, run=rnd.run))

@@ -21,25 +21,32 @@ def _worker_name(owner: str | None) -> str:
     return f"{host} pid {rest.partition(':')[0]}" if rest else (owner or "")
 
 
+def _human(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat(timespec="seconds") if dt else None
 
 
 def _source_status(config: Config) -> dict[str, Any]:
     from feedsvc.clock import utcnow
-    from feedsvc.items.source_state import effective_interval
+    from feedsvc.items.source_state import effective_interval, interval_reason
+    from feedsvc.sources.politeness import group_of, host_of
     from feedsvc.storage import open_storage
 
     store = open_storage(config, readonly=True)
     try:
         now = utcnow()
         states = store.states()
+        pauses = store.host_pauses()
         rows = []
         workers = [{"id": w.id, "host": w.host, "pid": w.pid, "started": _iso(w.started),
                     "heartbeat": _iso(w.heartbeat), "seconds_since_heartbeat": round((now - w.heartbeat).total_seconds(), 1)}
                    for w in store.workers() if (now - w.heartbeat).total_seconds() < LIVE_AFTER]
         for src in config.sources:
-            st = states.get(src.name) or store.state(src.name, src.kind, src.url)
+            st = states.get(src.name) or store.state(src.name, src.kind, src.shown_url)
             if st.last_attempt is None:
                 state = "never refreshed"
             elif st.gone:
@@ -52,17 +59,26 @@ def _source_status(config: Config) -> dict[str, Any]:
                 state = "ok"
             if st.moved_to:
                 state += f"; moved to {st.moved_to}"
+            group = group_of(host_of(src.url)) if src.url and src.kind == "feed" else None
+            pause = pauses.get(group) if group else None
+            if pause is not None and pause[0] > now:
+                state += f"; host {group} paused until {_iso(pause[0])}"
+            if src.verify is False:
+                state += "; TLS certificates NOT verified (verify: false)"
             leased = st.lease_owner is not None and st.lease_until is not None and st.lease_until > now
             if leased:
                 state += f"; being refreshed by {_worker_name(st.lease_owner)}"
             rows.append({
-                "name": src.name, "kind": src.kind, "location": src.url or str(src.path),
+                "name": src.name, "kind": src.kind, "location": src.shown_url or str(src.path),
                 "state": state, "last_attempt": _iso(st.last_attempt),
                 "last_success": _iso(st.last_success), "last_error": st.last_error,
                 "failures": st.failures, "warning": st.warning, "etag": st.etag,
                 "last_modified": st.last_modified, "items": st.item_count,
                 "moved_to": st.moved_to, "gone": st.gone,
                 "interval_seconds": effective_interval(src.interval, st),
+                "interval_set_by": interval_reason(src.interval, st),
+                "host_group": group,
+                "host_paused_until": _iso(pause[0]) if pause is not None and pause[0] > now else None,
                 "next_attempt_not_before": _iso(st.retry_after),
                 "next_due": _iso(st.next_due),
                 "lease_owner": st.lease_owner if leased else None,
@@ -120,6 +136,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
             print(f"  warning:      {r['warning'][:200]}")
         if r["kind"] == "feed":
             print(f"  etag:         {r['etag'] or '-'}   last-modified: {r['last_modified'] or '-'}")
+            print(f"  interval:     {_human(r['interval_seconds'])} (set by {r['interval_set_by']})")
         print(f"  items stored: {r['items']}")
     print(f"store: {data['store_items']} items ({data['store']})")
     for w in data["workers"]:

@@ -22,6 +22,17 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from feedsvc.config.private import (
+    Secret,
+    expand,
+    needs_public_url,
+    public_url,
+    read_auth,
+    read_headers,
+    read_host_rules,
+    read_proxy,
+    read_verify,
+)
 from feedsvc.config.schema import Config, Fetch, Rule, Site, Source, Topic
 from feedsvc.config.values import (
     check_feed_url,
@@ -364,7 +375,19 @@ def _feed_url(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) 
     if m.get(s.leaf) is None:
         return default
     try:
-        return check_feed_url((_str(r, m, s, path, default) or "").strip(), r.base)
+        raw = (_str(r, m, s, path, default) or "").strip()
+        url = expand(raw)
+        checked = check_feed_url(url, r.base)
+        return Secret(checked) if isinstance(url, Secret) else checked
+    except ValueError as exc:
+        raise r.doc.error(path, str(exc)) from None
+
+
+def _duration0(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> Any:
+    if s.leaf not in m or m[s.leaf] is None:
+        return default
+    try:
+        return parse_duration(m[s.leaf], allow_zero=True)
     except ValueError as exc:
         raise r.doc.error(path, str(exc)) from None
 
@@ -423,8 +446,10 @@ def _by_loader(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any)
 
 _READERS: dict[str, Callable[..., Any]] = {
     "str": _str, "name": _name, "choice": _choice, "choices": _choices, "regex": _regex, "int": _int,
-    "fraction": _fraction, "duration": _duration, "size": _size, "url": _url, "store_url": _store_url, "feed_url": _feed_url,
-    "path": _path, "str_list": _str_list, "rules": _rules, "inline": _inline, "section": _section,
+    "fraction": _fraction, "duration": _duration, "size": _size, "url": _url, "store_url": _store_url,
+    "feed_url": _feed_url, "path": _path, "str_list": _str_list, "duration0": _duration0,
+    "headers": read_headers, "auth": read_auth, "proxy": read_proxy, "verify": read_verify,
+    "host_rules": read_host_rules, "rules": _rules, "inline": _inline, "section": _section,
     "list": _by_loader,
 }
 
@@ -509,7 +534,13 @@ def _source(r: _Reader, raw: Any, key: str, seen: dict[str, str], defaults: dict
     if has_path == (m.get("url") is not None):
         raise r.doc.error(key, f"source {name!r} needs exactly one of 'path' (local articles) "
                                "or 'url' (a feed)")
-    return Source(**r.read(Source, m, key, rest[has_path], defaults, out={"name": name}))
+    v = r.read(Source, m, key, rest[has_path], defaults, out={"name": name})
+    url = v.get("url")
+    if url and not v["public_url"] and needs_public_url(str(m.get("url"))):
+        v["public_url"] = public_url(str(m.get("url")).strip())
+    if (v["headers"] or v["auth"] or v["proxy"] or v["verify"] is not True) and not (url or "").startswith("http"):
+        raise r.doc.error(key, f"source {name!r}: headers, auth, proxy and verify apply to http(s) feeds only")
+    return Source(**v)
 
 
 def _topics(r: _Reader, raw: Any, names: set[str], default_max: int) -> tuple[Topic, ...]:

@@ -25,6 +25,12 @@ KINDS = {
     "int": "a whole number, at least `min` (1 unless given; None: any)",
     "fraction": "a number from 0 to 1",
     "duration": "90s, 15m, 1h, 1d, 1h30m or a number of seconds; positive",
+    "duration0": "a duration, or 0s",
+    "headers": "a mapping of HTTP header names to values (${NAME} and ${file:NAME} expanded)",
+    "auth": "{username, password[, scheme: basic|digest]} or {bearer} (values expanded)",
+    "proxy": "an http://, https://, socks5:// or socks5h:// proxy URL",
+    "verify": "true, false, or the path of a CA bundle",
+    "host_rules": "a list of {match, concurrency, spacing}",
     "size": "10MiB, 500KB… or a number of bytes; positive",
     "url": "an http(s) URL (optional: blank means none)",
     "store_url": "sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (no password)",
@@ -91,6 +97,22 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class PerHost:
+    """The politeness limits of one group of hosts (a registered domain, or a host)."""
+    concurrency: int = setting(2, kind="int", doc="requests at once to one host group")
+    spacing: float = setting(1.0, kind="duration0", doc="seconds between the starts of two requests to it")
+
+
+@dataclass(frozen=True, slots=True)
+class HostRule:
+    """Limits for the hosts a pattern matches: ``example.org`` (that host), ``*.example.org``
+    (its subdomains and itself)."""
+    match: str = setting(kind="str", required=True, doc="a host name, or *.domain")
+    concurrency: int | None = setting(None, kind="int", doc="requests at once (default fetch.per_host)")
+    spacing: float | None = setting(None, kind="duration0", doc="seconds between starts (default fetch.per_host)")
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     workers: int = setting(8, kind="int", doc="concurrent fetches in a refresh")
     connect_timeout: float = setting(10.0, kind="duration", doc="seconds to connect")
@@ -98,6 +120,9 @@ class Fetch:
     max_bytes: int = setting(DEFAULT_MAX_BYTES, kind="size", doc="body cap, compressed and decompressed")
     max_entries: int = setting(500, kind="int", doc="entries taken from one fetch (newest first in "
                                                     "document order)")
+    per_host: PerHost = setting(factory=PerHost, kind="section", doc="politeness limits of each host group")
+    hosts: tuple[HostRule, ...] = setting((), kind="host_rules", doc="limits for particular hosts")
+    user_agent: str | None = setting(None, kind="str", doc="the User-Agent sent (default: feedsvc/VERSION (+site.url))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +160,23 @@ class Source:
     priority: int = setting(0, kind="int", min=None, doc="a higher priority wins duplicate stories")
     author: str | None = setting(None, kind="str", doc="author of items whose feed names none")
     categories: tuple[str, ...] = setting((), kind="str_list", doc="added to every item of this source")
+    headers: tuple[tuple[str, str], ...] = setting((), kind="headers", doc="sent with every request of this source")
+    auth: tuple[str, ...] | None = setting(None, kind="auth", doc="HTTP Basic/Digest or a bearer token")
+    proxy: str | None = setting(None, kind="proxy", doc="the proxy this source is fetched through")
+    verify: bool | str = setting(True, kind="verify", doc="TLS verification: false, or a CA bundle path")
+    public_url: str | None = setting(None, kind="url", doc="the feed URL to publish instead of url "
+                                                           "(derived when url carries credentials)")
     from_opml: bool = False          # listed in sources_opml, not in the YAML (not a YAML key)
+
+    @property
+    def shown_url(self) -> str | None:
+        """The feed's URL as it may be shown and published (never with credentials)."""
+        return self.public_url or self.url
+
+    @property
+    def private(self) -> bool:
+        """Whether its requests carry credentials (sent only to the feed's own origin)."""
+        return bool(self.headers or self.auth)
 
     @property
     def curated(self) -> bool:

@@ -13,26 +13,26 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.I)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
                "gb": 1000**3, "gib": 1024**3}
 
 
-def parse_duration(value: Any) -> float:
+def parse_duration(value: Any, allow_zero: bool = False) -> float:
     """``"90s"`` → 90.0; ``"1h30m"`` → 5400.0; a bare number is seconds. Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 15m, 1h or 1d")
     if isinstance(value, (int, float)):
-        if value <= 0:
+        if value < 0 or (value == 0 and not allow_zero):
             raise ValueError("must be positive")
         return float(value)
     if isinstance(value, str):
         m = _DURATION_RE.match(value)
         if m and any(m.groups()):
-            d, h, mi, s = (int(g or 0) for g in m.groups())
-            total = d * 86400 + h * 3600 + mi * 60 + s
-            if total <= 0:
+            d, h, mi = (int(g or 0) for g in m.groups()[:3])
+            total = d * 86400 + h * 3600 + mi * 60 + float(m.group(4) or 0)
+            if total <= 0 and not allow_zero:
                 raise ValueError("must be positive")
             return float(total)
     raise ValueError(f"{value!r} is not a duration like 90s, 15m, 1h or 1d")

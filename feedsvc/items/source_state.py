@@ -56,6 +56,7 @@ class NotModified:
     last_modified: str | None = None
     permanent_url: str | None = None   # a permanent redirect on the way
     same_body: bool = False      # a 200 whose body hashed like the last one (validators replaced)
+    cache: tuple[int, str] | None = None   # the answer's cache lifetime: (seconds, header), see cache_hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Fetched:
     link: str | None = None
     ttl_seconds: int | None = None
     warning: str | None = None   # a recoverable parse problem
+    cache: tuple[int, str] | None = None   # the answer's cache lifetime: (seconds, header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,49 @@ def backoff_seconds(interval: float, failures: int, rand: Random) -> float:
 
 
 def effective_interval(interval: float, state: SourceState) -> float:
-    """The configured interval, raised to the feed's own <ttl>/sy:updatePeriod (capped at 24 h)."""
-    ttl = float(state.ttl_seconds or 0)
-    return max(interval, min(ttl, MAX_TTL))
+    """The configured interval, raised to the feed's own <ttl>/sy:updatePeriod or the server's
+    cache lifetime (Cache-Control max-age, Expires), whichever is longer, capped at 24 h; never
+    shortened by either."""
+    hint = float(max(state.ttl_seconds or 0, state.cache_seconds or 0))
+    return max(interval, min(hint, MAX_TTL))
+
+
+def interval_reason(interval: float, state: SourceState) -> str:
+    """What set the effective interval, for ``status``."""
+    if effective_interval(interval, state) <= interval:
+        return "configured"
+    if (state.cache_seconds or 0) > (state.ttl_seconds or 0):
+        return f"the server's {state.cache_by or 'Cache-Control'}"
+    return "the feed's <ttl> / sy:updatePeriod"
+
+
+def cache_hint(headers: dict[str, str], now: datetime) -> tuple[int, str] | None:
+    """The cache lifetime an answer asks for: ``Cache-Control`` ``s-maxage``/``max-age``, else
+    ``Expires`` (relative to its ``Date``, else now). ``no-store``/``no-cache`` ask for nothing
+    here: they never make a source polled faster than its interval."""
+    from email.utils import parsedate_to_datetime
+
+    cc = headers.get("cache-control", "").lower()
+    directives = {}
+    for part in cc.split(","):
+        k, _, v = part.strip().partition("=")
+        directives[k.strip()] = v.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return None
+    for name in ("s-maxage", "max-age"):
+        if directives.get(name, "").isdigit():
+            return (int(directives[name]), "Cache-Control") if int(directives[name]) > 0 else None
+    if "expires" in headers:
+        try:
+            expires = parsedate_to_datetime(headers["expires"])
+            base = parsedate_to_datetime(headers["date"]) if "date" in headers else now
+        except (TypeError, ValueError, IndexError):
+            return None
+        if expires.tzinfo is None or base.tzinfo is None:
+            return None
+        seconds = int((expires - base).total_seconds())
+        return (seconds, "Expires") if seconds > 0 else None
+    return None
 
 
 def may_fetch(state: SourceState, now: datetime) -> bool:
@@ -147,6 +189,9 @@ def decide_source(old: SourceState, outcome: Outcome, now: datetime, policy: Pol
                        next_due=None if gone else retry)
     state = replace(state, last_success=now, last_error=None, error_since=None, failures=0,
                     gone=False, retry_after=None)
+    if isinstance(outcome, (NotModified, Fetched)):
+        seconds, by = outcome.cache or (None, None)
+        state = replace(state, cache_seconds=seconds, cache_by=by)
     if isinstance(outcome, NotModified):
         if outcome.same_body:
             state = replace(state, etag=outcome.etag, last_modified=outcome.last_modified)

@@ -18,6 +18,7 @@ from feedsvc.errors import ParseError
 from feedsvc.model import ParsedFeed
 from feedsvc.parsing.common import looks_like_json, unwrap
 from feedsvc.parsing.convert import build_feed
+from feedsvc.parsing.html_page import looks_like_html, not_a_feed
 from feedsvc.parsing.jsonfeed import parse_json_feed
 
 
@@ -51,6 +52,8 @@ def parse_feed(source: str, content: bytes, url: str, headers: dict[str, str] | 
         warning = " ".join(warning.split())[:300]
     if not entries and (d.get("bozo") or not d.get("version")):
         if not d.get("version") and not feed.get("title"):
+            if looks_like_html(content, ctype):
+                raise ParseError(source, not_a_feed(content, url), url)
             reason = warning or "no RSS, Atom or RDF root element"
             raise ParseError(source, f"not a feed: {reason}", url)
         if d.get("bozo"):

@@ -18,13 +18,15 @@ import os
 import threading
 import time
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.auth
 
 from feedsvc.clock import Clock, utcnow
 from feedsvc.config import file_url_path
@@ -38,9 +40,22 @@ CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """A source's own request settings (private feeds): sent only to the feed's own origin."""
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: tuple[str, ...] | None = None     # ("basic"|"digest", user, password) or ("bearer", token)
+    proxy: str | None = None
+    verify: bool | str = True
+
+    @property
+    def default(self) -> bool:
+        return not self.headers and self.auth is None and self.proxy is None and self.verify is True
+
+
 class Fetcher(Protocol):
     def fetch(self, source: str, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult: ...
+              last_modified: str | None = None, options: RequestOptions | None = None) -> FetchResult: ...
 
     def close(self) -> None: ...
 
@@ -80,7 +95,7 @@ class HttpFetcher:
             self._sessions.clear()
 
     def fetch(self, source: str, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult:
+              last_modified: str | None = None, options: RequestOptions | None = None) -> FetchResult:
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file":
             return self._fetch_file(source, url, etag)
@@ -93,6 +108,8 @@ class HttpFetcher:
             headers["If-Modified-Since"] = last_modified
         deadline = time.monotonic() + self.timeout
         session = self._session()
+        if options is not None and not options.default:
+            return self._fetch_with(source, url, headers, options, session, deadline)
         try:
             # what Session.get does, minus merging settings this session never has (params, auth,
             # proxies, hooks; trust_env is off): requests checks each of those against typing
@@ -110,7 +127,7 @@ class HttpFetcher:
         except requests.Timeout:
             raise FetchError(source, "timed out connecting or waiting for the response", url) from None
         except requests.RequestException as exc:
-            raise FetchError(source, f"connection failed: {_short(exc)}", url) from None
+            raise FetchError(source, f"connection failed: {_scrub(_short(exc), url, RequestOptions())}", url) from None
         try:
             result = self._response(source, url, resp, deadline)
         except BaseException:
@@ -119,11 +136,61 @@ class HttpFetcher:
         _release(resp)
         return result
 
-    def _response(self, source: str, url: str, resp: requests.Response, deadline: float) -> FetchResult:
+    def _fetch_with(self, source: str, url: str, conditional: dict[str, str], options: RequestOptions,
+                    session: requests.Session, deadline: float) -> FetchResult:
+        """A request with the source's own headers, credentials, proxy and TLS settings. Redirects
+        are followed here: the credentials and the configured headers go to the feed's own origin
+        only (scheme, host and port), never to where a redirect points elsewhere."""
+        origin = _origin(url)
+        current, hops = url, []
+        while True:
+            mine = _origin(current) == origin
+            headers = {**session.headers, **conditional}
+            auth: Any = None
+            if mine:
+                headers.update(options.headers)
+                if options.auth and options.auth[0] == "bearer":
+                    headers["Authorization"] = f"Bearer {options.auth[1]}"
+                elif options.auth and options.auth[0] == "digest":
+                    auth = requests.auth.HTTPDigestAuth(options.auth[1], options.auth[2])
+                elif options.auth:
+                    auth = requests.auth.HTTPBasicAuth(options.auth[1], options.auth[2])
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method="GET", url=current, headers=headers, cookies=session.cookies.copy(), auth=auth)
+            proxies = {"http": options.proxy, "https": options.proxy} if options.proxy else {}
+            try:
+                resp = session.send(prepared, stream=True, allow_redirects=False, proxies=proxies,
+                                    verify=options.verify,
+                                    timeout=(self.connect_timeout, min(self.timeout, self.connect_timeout + 5)))
+            except requests.Timeout:
+                raise FetchError(source, "timed out connecting or waiting for the response", url) from None
+            except requests.RequestException as exc:
+                raise FetchError(source, f"connection failed: {_scrub(_short(exc), url, options)}", url) from None
+            if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
+                target = urljoin(current, resp.headers["location"])
+                resp.close()
+                if urlsplit(target).scheme.lower() not in ("http", "https"):
+                    raise FetchError(source, "redirected to an unsupported URL scheme", url)
+                hops.append(resp.status_code)
+                if len(hops) > MAX_REDIRECTS:
+                    raise FetchError(source, f"more than {MAX_REDIRECTS} redirects", url)
+                current = target
+                continue
+            resp.url = current
+            try:
+                result = self._response(source, url, resp, deadline,
+                                        permanent=current if hops and all(h in (301, 308) for h in hops) else None)
+            except BaseException:
+                resp.close()
+                raise
+            _release(resp)
+            return result
+
+    def _response(self, source: str, url: str, resp: requests.Response, deadline: float,
+                  permanent: str | None = None) -> FetchResult:
         final = resp.url or url
         if urlsplit(final).scheme.lower() not in ("http", "https"):
             raise FetchError(source, f"redirected to a non-http(s) URL {final!r}", url)
-        permanent = None
         if resp.history and all(r.status_code in (301, 308) for r in resp.history):
             permanent = final
         hdrs = {k.lower(): v for k, v in resp.headers.items()}
@@ -195,11 +262,11 @@ class HttpFetcher:
         except (requests.RequestException, OSError, ValueError) as exc:
             if time.monotonic() >= deadline:
                 raise FetchError(source, f"response took longer than {self.timeout:g}s", url) from None
-            raise FetchError(source, f"reading the response failed: {_short(exc)}", url) from None
+            raise FetchError(source, f"reading the response failed: {_scrub(_short(exc), url, RequestOptions())}", url) from None
         except Exception as exc:  # urllib3 protocol errors (IncompleteRead, ProtocolError, timeouts)
             if time.monotonic() >= deadline or "timed out" in str(exc).lower():
                 raise FetchError(source, f"response took longer than {self.timeout:g}s", url) from None
-            raise FetchError(source, f"reading the response failed: {_short(exc)}", url) from None
+            raise FetchError(source, f"reading the response failed: {_scrub(_short(exc), url, RequestOptions())}", url) from None
         return bytes(out)
 
     def _fetch_file(self, source: str, url: str, etag: str | None) -> FetchResult:
@@ -233,6 +300,22 @@ def _release(resp: requests.Response) -> None:
     except Exception:  # noqa: BLE001 - a broken connection is simply not reused
         pass
     resp.close()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _scrub(text: str, url: str, options: RequestOptions) -> str:
+    """A message without anything secret of the request: the URL's query and credentials, the
+    configured header values and passwords."""
+    parts = urlsplit(url)
+    for secret in (parts.query, parts.password, *(v for _, v in options.headers), *(options.auth or ())[1:]):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _retry_after(value: str | None, now: datetime) -> float | None:

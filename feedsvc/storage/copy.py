@@ -27,6 +27,7 @@ TABLES: dict[str, Sequence[str]] = {
     "purge_due": ("source",),
     "file": ("source", "relpath", "size", "mtime_ns", "key"),
     "publish": ("id", "fingerprint", "selection", "files", "items", "at"),
+    "host": ("grp", "next_start", "paused_until", "reason"),
 }
 BATCH = 1000
 

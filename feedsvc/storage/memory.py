@@ -32,6 +32,7 @@ class _Row:
 
 
 class MemoryStorage:
+    shared = False
     def __init__(self) -> None:
         self._lock = threading.RLock()          # the single writer
         self._rows: dict[int, _Row] = {}
@@ -49,6 +50,8 @@ class MemoryStorage:
         self._generation = 0
         self._leases: dict[str, tuple[str, str, datetime]] = {}   # name → (owner, token, until)
         self._workers: dict[str, WorkerInfo] = {}
+        self._pauses: dict[str, tuple[datetime, str | None]] = {}
+        self._starts: dict[str, float] = {}
         self._publisher = threading.Lock()
 
     # ---- source state ----------------------------------------------------------------------
@@ -118,6 +121,23 @@ class MemoryStorage:
             for name in [n for n, (_, t, _) in self._leases.items() if t in tokens]:
                 del self._leases[name]
 
+    def host_pauses(self) -> dict[str, tuple[datetime, str | None]]:
+        with self._lock:
+            return dict(self._pauses)
+
+    def pause_host(self, group: str, until: datetime, reason: str) -> None:
+        with self._lock:
+            old = self._pauses.get(group)
+            if old is None or old[0] < until:
+                self._pauses[group] = (until, reason)
+
+    def reserve_start(self, group: str, now: datetime, spacing: float) -> float:
+        with self._lock:
+            t = now.timestamp()
+            start = max(self._starts.get(group, 0.0), t)
+            self._starts[group] = start + spacing
+            return start - t
+
     def heartbeat(self, worker: Worker, now: datetime) -> None:
         with self._lock:
             old = self._workers.get(worker.id)
@@ -139,6 +159,10 @@ class MemoryStorage:
     def files(self, source: str) -> dict[str, FileRecord]:
         with self._lock:
             return dict(self._files.get(source, {}))
+
+    def peek(self, source: str, own_keys: Sequence[str], match_keys: Sequence[str]) -> Snapshot:
+        with self._lock:
+            return _Transaction(self, source, None).snapshot(own_keys, match_keys)
 
     @contextmanager
     def write(self, source: str, token: str | None = None) -> Iterator[_Transaction]:

@@ -14,6 +14,8 @@ Schema 1 → 2:
 
 Schema 2 → 3: ``source.lease_owner``, ``lease_token``, ``lease_until`` (claims are leases in
 the store, the same on SQLite and PostgreSQL) and the ``worker`` table.
+
+Schema 3 → 4: ``source.cache_seconds``, ``cache_by`` and the ``host`` table.
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ def upgrade(db: sqlite3.Connection, version: int) -> None:
         _to_2(db)
     if version < 3:
         _to_3(db)
+    if version < 4:
+        _to_4(db)
+
+
+def _to_4(db: sqlite3.Connection) -> None:
+    """Schema 3 → 4: the cache lifetime a source's server asked for (the ``host`` table, for
+    per-host pauses and starts, is created by the schema itself)."""
+    cols = _columns(db, "source")
+    for col, kind in (("cache_seconds", "INTEGER"), ("cache_by", "TEXT")):
+        if col not in cols:
+            db.execute(f"ALTER TABLE source ADD COLUMN {col} {kind}")
 
 
 def _to_3(db: sqlite3.Connection) -> None:

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS source (
     error_since DOUBLE PRECISION, failures INTEGER NOT NULL DEFAULT 0, warning TEXT,
     retry_after DOUBLE PRECISION, gone INTEGER NOT NULL DEFAULT 0, moved_to TEXT,
     moved_count INTEGER NOT NULL DEFAULT 0, moved_candidate TEXT, feed_title TEXT, feed_link TEXT,
-    ttl_seconds INTEGER, next_due DOUBLE PRECISION,
+    ttl_seconds INTEGER, cache_seconds INTEGER, cache_by TEXT, next_due DOUBLE PRECISION,
     lease_owner TEXT, lease_token TEXT, lease_until DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS publish (
     id INTEGER PRIMARY KEY CHECK (id = 1), fingerprint TEXT NOT NULL, selection TEXT NOT NULL,
     files TEXT NOT NULL, items INTEGER NOT NULL, at DOUBLE PRECISION
 );
+CREATE TABLE IF NOT EXISTS host (
+    grp TEXT PRIMARY KEY, next_start DOUBLE PRECISION NOT NULL DEFAULT 0, paused_until DOUBLE PRECISION, reason TEXT
+);
 CREATE TABLE IF NOT EXISTS worker (
     id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started DOUBLE PRECISION NOT NULL,
     heartbeat DOUBLE PRECISION NOT NULL
@@ -79,6 +82,8 @@ PUBLISH_KEY = 0x66656564737663_03
 
 class PostgresStorage(SqlStorage):
     """``protocol.Storage`` on a PostgreSQL database (libpq URL)."""
+
+    shared = True
 
     def __init__(self, url: str, readonly: bool = False) -> None:
         try:

@@ -122,6 +122,8 @@ class Storage(Protocol):
     """A store of items, source states and publish bookkeeping. Safe to share between the
     threads of one process; processes coordinate through the store (locks, transactions)."""
 
+    shared: bool                 # several workers may use it at once (PostgreSQL)
+
     # ---- source state ----------------------------------------------------------------------
 
     def states(self) -> dict[str, SourceState]:
@@ -166,6 +168,19 @@ class Storage(Protocol):
         """Drop every lease still held under these tokens."""
         ...
 
+    def host_pauses(self) -> dict[str, tuple[datetime, str | None]]:
+        """Host groups paused (after a 429 / 503): group → (until, why)."""
+        ...
+
+    def pause_host(self, group: str, until: datetime, reason: str) -> None:
+        """Pause a host group until ``until`` (a later pause wins)."""
+        ...
+
+    def reserve_start(self, group: str, now: datetime, spacing: float) -> float:
+        """Take the group's next start, ``spacing`` after the last one taken by any worker:
+        the seconds to wait before it (a shared store's politeness)."""
+        ...
+
     def heartbeat(self, worker: Worker, now: datetime) -> None:
         """Record that ``worker`` is alive (``status`` lists the live workers)."""
         ...
@@ -174,6 +189,10 @@ class Storage(Protocol):
         ...
 
     def workers(self) -> list[WorkerInfo]:
+        ...
+
+    def peek(self, source: str, own_keys: Sequence[str], match_keys: Sequence[str]) -> Snapshot:
+        """What a write of ``source`` would see, read without a transaction (a dry run)."""
         ...
 
     def write(self, source: str, token: str | None = None) -> AbstractContextManager[SourceTransaction]:

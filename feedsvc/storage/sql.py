@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedsvc.errors import LeaseLost, StoreError
+from feedsvc.items.decide import Snapshot
 from feedsvc.model import Copy, Seen, SourceState, StoredItem
 from feedsvc.storage.codec import item_from_json
 from feedsvc.storage.protocol import Claim, FileRecord, PublishRecord, Worker, WorkerInfo
@@ -55,7 +56,7 @@ from feedsvc.storage.rows import (
 )
 from feedsvc.storage.sql_tx import Db, Transaction, bump
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 class SqlStorage:
     """The statements; a backend subclass opens connections (``_connect``), creates the schema
@@ -63,6 +64,7 @@ class SqlStorage:
 
     dialect: Dialect
     readonly: bool = False
+    shared: bool = False
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -250,6 +252,28 @@ class SqlStorage:
             db.run(f"UPDATE source SET lease_owner = NULL, lease_token = NULL, lease_until = NULL "
                    f"WHERE lease_token IN ({marks(len(tokens))})", list(tokens))
 
+    # ---- host groups: pauses and, for a shared store, the next allowed start -----------------------
+
+    def host_pauses(self) -> dict[str, tuple[datetime, str | None]]:
+        return {r[0]: (dt(r[1]) or EPOCH, r[2]) for r in self._read(
+            "SELECT grp, paused_until, reason FROM host WHERE paused_until IS NOT NULL")}
+
+    def pause_host(self, group: str, until: datetime, reason: str) -> None:
+        with self._transaction(serialise=False) as db:
+            db.run("INSERT INTO host (grp, next_start, paused_until, reason) VALUES (?, 0, ?, ?) "
+                   "ON CONFLICT (grp) DO UPDATE SET paused_until = CASE WHEN host.paused_until IS NULL "
+                   "OR host.paused_until < excluded.paused_until THEN excluded.paused_until ELSE host.paused_until END, "
+                   "reason = excluded.reason", [group, ts(until), reason])
+
+    def reserve_start(self, group: str, now: datetime, spacing: float) -> float:
+        """Take the group's next start slot: seconds to wait before starting (0: at once)."""
+        t = now.timestamp()
+        with self._transaction(serialise=False) as db:
+            row = db.one("INSERT INTO host (grp, next_start) VALUES (?, ?) ON CONFLICT (grp) DO UPDATE SET "
+                         "next_start = CASE WHEN host.next_start > ? THEN host.next_start ELSE ? END + ? "
+                         "RETURNING next_start", [group, t + spacing, t, t, spacing])
+        return max(0.0, float(row[0]) - spacing - t)
+
     def heartbeat(self, worker: Worker, now: datetime) -> None:
         with self._transaction(serialise=False) as db:
             db.run("INSERT INTO worker (id, host, pid, started, heartbeat) VALUES (?, ?, ?, ?, ?) "
@@ -263,6 +287,14 @@ class SqlStorage:
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo(id=r[0], host=r[1], pid=int(r[2]), started=dt(r[3]) or EPOCH, heartbeat=dt(r[4]) or EPOCH)
                 for r in self._read("SELECT id, host, pid, started, heartbeat FROM worker ORDER BY host, pid")]
+
+    def peek(self, source: str, own_keys: Sequence[str], match_keys: Sequence[str]) -> Snapshot:
+        """What a write of ``source`` would see, read without a transaction (``sources check``)."""
+        try:
+            return Transaction(Db(self._conn(), self.dialect), source, None).snapshot(own_keys, match_keys)
+        except self.dialect.errors as exc:
+            self._drop_conn()
+            raise self._wrap(exc, "cannot be read") from exc
 
     @contextmanager
     def write(self, source: str, token: str | None = None) -> Iterator[Transaction]:

@@ -27,8 +27,8 @@ CREATE TABLE IF NOT EXISTS source (
     body_hash TEXT, last_attempt REAL, last_success REAL, last_error TEXT, error_since REAL,
     failures INTEGER NOT NULL DEFAULT 0, warning TEXT, retry_after REAL,
     gone INTEGER NOT NULL DEFAULT 0, moved_to TEXT, moved_count INTEGER NOT NULL DEFAULT 0,
-    moved_candidate TEXT, feed_title TEXT, feed_link TEXT, ttl_seconds INTEGER, next_due REAL,
-    lease_owner TEXT, lease_token TEXT, lease_until REAL
+    moved_candidate TEXT, feed_title TEXT, feed_link TEXT, ttl_seconds INTEGER, cache_seconds INTEGER,
+    cache_by TEXT, next_due REAL, lease_owner TEXT, lease_token TEXT, lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
 CREATE TABLE IF NOT EXISTS item (
@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS file (
 CREATE TABLE IF NOT EXISTS publish (
     id INTEGER PRIMARY KEY CHECK (id = 1), fingerprint TEXT NOT NULL, selection TEXT NOT NULL,
     files TEXT NOT NULL, items INTEGER NOT NULL, at REAL
+);
+CREATE TABLE IF NOT EXISTS host (
+    grp TEXT PRIMARY KEY, next_start REAL NOT NULL DEFAULT 0, paused_until REAL, reason TEXT
 );
 CREATE TABLE IF NOT EXISTS worker (
     id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL

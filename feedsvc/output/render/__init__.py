@@ -38,7 +38,7 @@ def source_infos(config: Config, feed_meta: dict[str, tuple[str | None, str | No
         # an http(s) URL; a file: URL is a local path, never published
         out[s.name] = SourceInfo(name=s.name,
                                  title=s.title or plain_text(ftitle, False, MAX_TITLE) or s.name,
-                                 url=absolute_url(s.url, None) if s.kind == "feed" else None,
+                                 url=absolute_url(s.shown_url, None) if s.kind == "feed" else None,
                                  home=absolute_url(fhome, None))
     return out
 
