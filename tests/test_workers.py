@@ -251,8 +251,9 @@ def test_a_host_groups_spacing_holds_across_workers(tmp_path, feed_server, pg_ur
         assert w.stop() == 0
     starts = sorted(rec.starts["example.com"])
     gaps = [b - a for a, b in zip(starts, starts[1:])]
-    # as the server sees them: each start is spaced in the store; the way to the server (two
-    # daemons, a database and this server on two busy cores) adds a few tens of ms either way
-    assert min(gaps) >= 0.4 - 0.1 and sum(gaps) / len(gaps) >= 0.4, gaps
+    # as the server sees them: each start is reserved 0.4 s after the last in the store; the way
+    # to the server adds a few ms either way, and the first request of a process (its first
+    # connection) up to ~0.1 s
+    assert min(gaps) >= 0.4 - 0.1 and sorted(gaps)[len(gaps) // 10] >= 0.4 - 0.02, gaps
     status = json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)
     assert len({s["host_group"] for s in status["sources"]}) == 1
