@@ -153,6 +153,17 @@ class SourceState:
     cache_seconds: int | None = None   # the server's Cache-Control max-age / Expires, as a lower bound
     cache_by: str | None = None        # which header gave it: "Cache-Control" or "Expires"
     next_due: datetime | None = None   # when the daemon fetches it again (None: at once; never when gone)
+    # health counters (items/health.py reads them), kept with the state
+    last_new_at: datetime | None = None  # when it last brought a new item
+    fetches: int = 0             # answers that reached us (200s and 304s)
+    not_modified: int = 0        # of them: 304s, or the same bytes again
+    stale_200: int = 0           # of them: a 200 with new bytes but no new or changed item
+    items_seen: int = 0          # new items it brought
+    undated: int = 0             # of them: without a date
+    future_dated: int = 0        # of them: dated in the future (dated when first seen instead)
+    redated: int = 0             # updates that only moved an item's date
+    churn: str | None = None     # JSON list of the times (epoch s) its items changed guid, last 30 days
+    error_class: str | None = None  # dns, connect, tls, timeout, http, html, challenge, parse, too-large
     lease_owner: str | None = None     # the worker refreshing it now (read from the store, never written with the state)
     lease_until: datetime | None = None  # when that lease expires unless renewed
 

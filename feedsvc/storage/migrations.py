@@ -16,6 +16,10 @@ Schema 2 → 3: ``source.lease_owner``, ``lease_token``, ``lease_until`` (claims
 the store, the same on SQLite and PostgreSQL) and the ``worker`` table.
 
 Schema 3 → 4: ``source.cache_seconds``, ``cache_by`` and the ``host`` table.
+
+Schema 4 → 5: the health counters of each source (``last_new_at``, ``fetches``, ``not_modified``,
+``stale_200``, ``items_seen``, ``undated``, ``future_dated``, ``redated``, ``churn``,
+``error_class``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,20 @@ def upgrade(db: sqlite3.Connection, version: int) -> None:
         _to_3(db)
     if version < 4:
         _to_4(db)
+    if version < 5:
+        _to_5(db)
+
+
+def _to_5(db: sqlite3.Connection) -> None:
+    """Schema 4 → 5: each source's health counters (items/health.py)."""
+    cols = _columns(db, "source")
+    for col, kind in (("last_new_at", "REAL"), ("fetches", "INTEGER NOT NULL DEFAULT 0"),
+                      ("not_modified", "INTEGER NOT NULL DEFAULT 0"), ("stale_200", "INTEGER NOT NULL DEFAULT 0"),
+                      ("items_seen", "INTEGER NOT NULL DEFAULT 0"), ("undated", "INTEGER NOT NULL DEFAULT 0"),
+                      ("future_dated", "INTEGER NOT NULL DEFAULT 0"), ("redated", "INTEGER NOT NULL DEFAULT 0"),
+                      ("churn", "TEXT"), ("error_class", "TEXT")):
+        if col not in cols:
+            db.execute(f"ALTER TABLE source ADD COLUMN {col} {kind}")
 
 
 def _to_4(db: sqlite3.Connection) -> None:

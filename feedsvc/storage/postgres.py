@@ -29,7 +29,11 @@ CREATE TABLE IF NOT EXISTS source (
     retry_after DOUBLE PRECISION, gone INTEGER NOT NULL DEFAULT 0, moved_to TEXT,
     moved_count INTEGER NOT NULL DEFAULT 0, moved_candidate TEXT, feed_title TEXT, feed_link TEXT,
     ttl_seconds INTEGER, cache_seconds INTEGER, cache_by TEXT, next_due DOUBLE PRECISION,
-    lease_owner TEXT, lease_token TEXT, lease_until DOUBLE PRECISION
+    lease_owner TEXT, lease_token TEXT, lease_until DOUBLE PRECISION,
+    last_new_at DOUBLE PRECISION, fetches INTEGER NOT NULL DEFAULT 0, not_modified INTEGER NOT NULL DEFAULT 0,
+    stale_200 INTEGER NOT NULL DEFAULT 0, items_seen INTEGER NOT NULL DEFAULT 0,
+    undated INTEGER NOT NULL DEFAULT 0, future_dated INTEGER NOT NULL DEFAULT 0,
+    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
 CREATE INDEX IF NOT EXISTS source_due ON source (next_due);

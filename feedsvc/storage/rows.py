@@ -12,7 +12,8 @@ from feedsvc.model import SourceState
 
 LEASE_FIELDS = ("lease_owner", "lease_until")
 STATE_FIELDS = [f.name for f in fields(SourceState) if f.name not in ("item_count", *LEASE_FIELDS)]
-TIME_FIELDS = {"last_attempt", "last_success", "error_since", "retry_after", "next_due", "lease_until"}
+TIME_FIELDS = {"last_attempt", "last_success", "error_since", "retry_after", "next_due", "lease_until",
+               "last_new_at"}
 READ_FIELDS = [*STATE_FIELDS, *LEASE_FIELDS]
 STATE_SELECT = (f"SELECT {', '.join('s.' + f for f in READ_FIELDS)}, "
                  "(SELECT COUNT(*) FROM item i WHERE i.source = s.name) FROM source s")

@@ -56,7 +56,7 @@ from feedsvc.storage.rows import (
 )
 from feedsvc.storage.sql_tx import Db, Transaction, bump
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 class SqlStorage:
     """The statements; a backend subclass opens connections (``_connect``), creates the schema

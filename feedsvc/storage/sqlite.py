@@ -28,7 +28,11 @@ CREATE TABLE IF NOT EXISTS source (
     failures INTEGER NOT NULL DEFAULT 0, warning TEXT, retry_after REAL,
     gone INTEGER NOT NULL DEFAULT 0, moved_to TEXT, moved_count INTEGER NOT NULL DEFAULT 0,
     moved_candidate TEXT, feed_title TEXT, feed_link TEXT, ttl_seconds INTEGER, cache_seconds INTEGER,
-    cache_by TEXT, next_due REAL, lease_owner TEXT, lease_token TEXT, lease_until REAL
+    cache_by TEXT, next_due REAL, lease_owner TEXT, lease_token TEXT, lease_until REAL,
+    last_new_at REAL, fetches INTEGER NOT NULL DEFAULT 0, not_modified INTEGER NOT NULL DEFAULT 0,
+    stale_200 INTEGER NOT NULL DEFAULT 0, items_seen INTEGER NOT NULL DEFAULT 0,
+    undated INTEGER NOT NULL DEFAULT 0, future_dated INTEGER NOT NULL DEFAULT 0,
+    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
 CREATE TABLE IF NOT EXISTS item (
