@@ -40,12 +40,14 @@ class ConfigError(FeedsvcError):
 
 
 class SourceError(FeedsvcError):
-    """A single source failed; the others go on."""
+    """A single source failed; the others go on. ``body``: the start of what the server sent
+    (an error page, a page that is not a feed), to tell what kind of failure it is."""
 
-    def __init__(self, source: str, message: str, url: str | None = None) -> None:
+    def __init__(self, source: str, message: str, url: str | None = None, body: bytes | None = None) -> None:
         self.source = source
         self.message = message
         self.url = url
+        self.body = body
         super().__init__(message)
 
 
@@ -53,8 +55,8 @@ class FetchError(SourceError):
     """The source could not be fetched (network, HTTP status, limits)."""
 
     def __init__(self, source: str, message: str, url: str | None = None,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(source, message, url)
+                 status: int | None = None, retry_after: float | None = None, body: bytes | None = None) -> None:
+        super().__init__(source, message, url, body)
         self.status = status
         self.retry_after = retry_after
 

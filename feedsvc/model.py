@@ -77,6 +77,8 @@ class ParsedFeed:
     entries: tuple[RawEntry, ...]
     warning: str | None = None   # a recoverable parse problem (feedparser's bozo), kept on the source
     ttl_seconds: int | None = None  # the feed's own <ttl> / sy:updatePeriod, when given
+    authors: tuple[Person, ...] = ()  # the feed's own author(s) (Atom feed author, RSS managingEditor,
+                                      # channel dc:creator): those of its entries that name none
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class Item:
     origin: Origin
     page: str | None             # local article page path under output.dir
     content_hash: str            # hash of the fields a reader sees; a change means "updated"
+    future_date: bool = False    # the feed dated it in the future (so it is dated when first seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,7 @@ class SourceState:
     redated: int = 0             # updates that only moved an item's date
     churn: str | None = None     # JSON list of the times (epoch s) its items changed guid, last 30 days
     error_class: str | None = None  # dns, connect, tls, timeout, http, html, challenge, parse, too-large
+    first_seen_order: str | None = None  # why its items are ordered by first-seen time, not their dates (items/backlog.py)
     lease_owner: str | None = None     # the worker refreshing it now (read from the store, never written with the state)
     lease_until: datetime | None = None  # when that lease expires unless renewed
 
@@ -181,6 +185,9 @@ class SourceOutcome:
     warning: str | None = None
     seconds: float = 0.0
     next_due: datetime | None = None   # the source's next due time after this refresh
+    group: str | None = None     # its host group (remote feeds)
+    http_status: int | None = None  # the last HTTP answer's status (None: no answer)
+    bytes: int = 0               # body bytes fetched
 
     @property
     def changed(self) -> bool:

@@ -177,7 +177,7 @@ def write_config(directory: Path, sources: list[dict], **overrides: object) -> P
         "site": {"title": "Test Planet", "url": "http://127.0.0.1:8080/"},
         "output": {"dir": "public", "max_items": 50},
         "state_dir": "state",
-        "schedule": {"interval": "15m"},
+        "schedule": {"interval": "15m", "min_interval": "1s"},   # the daemon tests poll every second
         # every loopback source is one host group: lift the politeness limits (tests of them set
         # their own), as the benchmark harness does
         "fetch": {"per_host": {"concurrency": 8, "spacing": "0s"}},

@@ -3,7 +3,9 @@ Validation Service and the RSS Advisory Board's best-practice profile that feeds
 
 Each ``check_*`` returns a list of problems (empty: clean), so a test can show all of them at once.
 ``relaxng_errors`` validates Atom against the RFC 4287 schema (tests/data/atom.rng, converted
-from the RFC's appendix with trang).
+from the RFC's appendix with trang), or with ``schema=FH_SCHEMA`` against it with RFC 5005's
+extension elements made exact (tests/data/atom-fh.rng: ``fh:archive``, ``fh:complete``, empty).
+``check_archive`` adds RFC 5005 section 4's rules for an archive document.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/elements/1.1/"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+FH = "http://purl.org/syndication/history/1.0"
+FH_SCHEMA = "atom-fh.rng"
+EMPTY_BY_DEFINITION = {f"{{{FH}}}archive", f"{{{FH}}}complete"}   # RFC 5005's markers
 DATA = Path(__file__).resolve().parent / "data"
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -44,13 +49,13 @@ def parse_xml(data: bytes) -> etree._Element:
     return etree.fromstring(data, parser)
 
 
-@lru_cache(maxsize=1)
-def _atom_schema() -> etree.RelaxNG:
-    return etree.RelaxNG(etree.parse(str(DATA / "atom.rng")))
+@lru_cache(maxsize=2)
+def _atom_schema(name: str = "atom.rng") -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(DATA / name)))
 
 
-def relaxng_errors(data: bytes) -> list[str]:
-    schema = _atom_schema()
+def relaxng_errors(data: bytes, schema_name: str = "atom.rng") -> list[str]:
+    schema = _atom_schema(schema_name)
     if schema.validate(etree.ElementTree(parse_xml(data))):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log][:20]
@@ -83,7 +88,7 @@ def _common(root: etree._Element, where: str) -> list[str]:
     """No empty elements; no relative URL attribute without xml:base."""
     problems = []
     for el in root.iter(etree.Element):
-        if not len(el) and not (el.text or "").strip() and not el.attrib:
+        if not len(el) and not (el.text or "").strip() and not el.attrib and el.tag not in EMPTY_BY_DEFINITION:
             problems.append(f"{where}: empty element <{_local(el)}> (line {el.sourceline})")
         for attr in URL_ATTRS:
             v = el.get(attr)
@@ -212,6 +217,39 @@ def check_atom(data: bytes, self_url: str, hub: str | None = None) -> list[str]:
             if el is not None and el.get("type") == "html":
                 p += html_problems(el.text or "", f"{w} {tag}")
     return p + _common(root, "atom")
+
+
+def archive_links(data: bytes) -> dict[str, list[str]]:
+    """rel → hrefs of a feed's own links (Atom, or RSS's atom:link)."""
+    root = parse_xml(data)
+    parent = root if root.tag == f"{{{ATOM}}}feed" else root.find("channel")
+    out: dict[str, list[str]] = {}
+    for link in parent.findall(f"{{{ATOM}}}link"):
+        out.setdefault(link.get("rel", "alternate"), []).append(link.get("href"))
+    return out
+
+
+def check_archive(data: bytes, self_url: str, current_url: str) -> list[str]:
+    """An RFC 5005 archive document: every Atom check, ``fh:archive`` on the feed, one
+    ``current`` link to the subscription document, at most one ``prev-archive`` and one
+    ``next-archive`` (absolute, neither the document itself), no WebSub hub."""
+    p = check_atom(data, self_url)
+    root = parse_xml(data)
+    marks = root.findall(f"{{{FH}}}archive")
+    if len(marks) != 1 or len(marks[0]) or (marks[0].text or "").strip():
+        p.append(f"archive document needs one empty fh:archive, has {len(marks)}")
+    links = archive_links(data)
+    if links.get("current") != [current_url]:
+        p.append(f"current links {links.get('current')} != [{current_url!r}]")
+    for rel in ("prev-archive", "next-archive"):
+        hrefs = links.get(rel, [])
+        if len(hrefs) > 1:
+            p.append(f"{rel} links {hrefs}: more than one")
+        if any(h == self_url or not _absolute(h) for h in hrefs):
+            p.append(f"{rel} {hrefs} is relative or the document itself")
+    if root.findall(f"{{{FH}}}complete"):
+        p.append("an archive document is not a complete feed")
+    return p
 
 
 def check_rss(data: bytes, self_url: str, hub: str | None = None) -> list[str]:

@@ -35,11 +35,32 @@ def two_sources(tmp_path, feed_server):
 
 def test_check_validates_and_touches_nothing(tmp_path):
     write_config(tmp_path, [{"name": "a", "path": "articles"}, {"name": "b", "url": "https://e.org/feed"}])
+    (tmp_path / "articles").mkdir()
     r = cli("check", cwd=tmp_path)
-    assert r.returncode == 0
-    assert "OK" in r.stdout and "2 sources" in r.stdout and str(tmp_path / "config.yaml") in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert "the config is valid (2 sources)" in r.stdout and str(tmp_path / "config.yaml") in r.stdout
+    assert "state_dir" in r.stdout and "will be created" in r.stdout
+    assert "  b  every 15m  https://e.org/feed" in r.stdout            # each source, its effective interval
     assert r.stderr == ""
     assert not (tmp_path / "state").exists() and not (tmp_path / "public").exists()
+
+
+def test_check_catches_what_would_fail_the_service(tmp_path):
+    import os
+
+    write_config(tmp_path, [{"name": "a", "path": "articles"}])
+    r = cli("check", cwd=tmp_path)
+    assert r.returncode == 2 and "sources[0].path: directory" in r.stderr and "does not exist" in r.stderr
+    (tmp_path / "articles").mkdir()
+    (tmp_path / "public").mkdir()
+    if os.geteuid() != 0:                  # root may write anywhere: only an ordinary user is refused
+        (tmp_path / "public").chmod(0o500)
+        r = cli("check", cwd=tmp_path)
+        assert r.returncode == 2 and "output.dir" in r.stderr and "not writable" in r.stderr
+        (tmp_path / "public").chmod(0o700)
+    (tmp_path / "state").write_text("a file where a directory should be")
+    r = cli("check", cwd=tmp_path)
+    assert r.returncode == 2 and "state_dir" in r.stderr and "is not a directory" in r.stderr
 
 
 def test_status_json_fields(tmp_path, feed_server):
@@ -92,7 +113,7 @@ def test_publish_rerenders_from_the_store_without_the_network(tmp_path):
         (pub / n).unlink()
     r = cli("publish", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "published 1 items" in r.stdout
+    assert "published 1 item " in r.stdout
     assert {n: (pub / n).read_bytes() for n in before} == before
     assert hits == 1
     m = mtimes(pub)
@@ -127,7 +148,7 @@ def test_refresh_summary_lines_and_streams(tmp_path, feed_server):
     # no progress bar when stderr is not a terminal
     assert "\r" not in r.stderr and "%|" not in r.stderr
     r = cli("refresh", cwd=tmp_path)
-    assert re.match(r"^remote\s+not-modified", r.stdout.splitlines()[1])
+    assert re.match(r"^remote\s+unchanged\s+not modified", r.stdout.splitlines()[1])
 
 
 def test_quiet_and_verbose(tmp_path, feed_server):

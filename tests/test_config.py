@@ -74,13 +74,13 @@ def test_site_id_kept_when_given(tmp_path):
 
 
 @pytest.mark.parametrize("text, seconds", [
-    ("90s", 90), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400), (45, 45), ("2 h", 7200),
+    ("90s", 90), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400), ("2 h", 7200), ("0.5s", 0.5),
 ])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["soon", "15 minutes", "", "0s", -5, 0, True, "1.5h", "h"])
+@pytest.mark.parametrize("bad", ["soon", "15 minutes", "", "0s", -5, 0, 45, 1.5, True, "1.5h", "h"])
 def test_bad_durations_rejected(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
@@ -250,6 +250,7 @@ def test_cli_missing_config_is_exit_2(tmp_path):
 def test_config_location_flag_env_and_default(tmp_path):
     good = tmp_path / "good"
     good.mkdir()
+    (good / "a").mkdir()
     write_config(good, [{"name": "a", "path": "a"}])
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -456,9 +457,9 @@ def test_schedule_keys_are_the_dotted_config_fields(tmp_path):
                                     'sources: []\n'))
     dotted = sorted(f.metadata["key"].partition(".")[2] for f in dataclasses.fields(Config)
                     if (f.metadata.get("key") or "").startswith("schedule."))
-    assert dotted == ["interval", "jitter", "lease"]
+    assert dotted == ["interval", "jitter", "lease", "min_interval"]
     assert ei.value.key == "schedule.every" and ei.value.line == 2
-    assert ei.value.message == "unknown key (allowed: interval, jitter, lease)"
+    assert ei.value.message == "unknown key (allowed: interval, jitter, lease, min_interval)"
 
 
 def _default(f: dataclasses.Field, base: Path):

@@ -32,6 +32,8 @@ def stored_ids(db: Path) -> set[str]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'item'").fetchone() is None:
+            return set()      # killed before its schema was committed: an empty store, created next time
         return {r[0] for r in con.execute("SELECT id FROM item")}
     finally:
         con.close()

@@ -78,7 +78,7 @@ def test_without_priority_the_first_seen_copy_wins(tmp_path, feed_server):
     write_config(tmp_path, [{"name": "alice", "url": feed_server.url("/alice.xml")},
                             {"name": "planet", "url": feed_server.url("/mirror.xml")}])
     r = cli("refresh", cwd=tmp_path)
-    assert "1 duplicates" in r.stdout
+    assert "1 duplicate" in r.stdout
     pub = published(tmp_path / "public")
     assert pub.titles() == ["Bridge Reopens"]
     story_id = pub.atom_entries[0].findtext(f"{{{ATOM}}}id")

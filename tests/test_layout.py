@@ -33,12 +33,24 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+def _run_time_nodes(tree: ast.AST):
+    """Every node but those under ``if TYPE_CHECKING:`` (imports for the type checker only)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+        yield node
+
+
 def _imports(path: Path, name: str) -> set[str]:
-    """Every feedsvc module ``path`` imports, at the top or inside a function."""
+    """Every feedsvc module ``path`` imports at run time, at the top or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _run_time_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

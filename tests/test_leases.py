@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.app.engine import Engine, owner_is_dead, refresh
+from feedsvc.app.engine import Engine, refresh
+from feedsvc.app.leases import owner_is_dead
 from feedsvc.config import load_config
 from feedsvc.errors import LeaseLost
 from feedsvc.model import SourceState

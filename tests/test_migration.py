@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from feedsvc.storage.sql import SCHEMA_VERSION
+from feedsvc.storage.version import SCHEMA_VERSION
 
 from helpers_feedsvc import ATOM, cli, published
 

@@ -95,7 +95,7 @@ def publish(tmp_path: Path) -> Path:
     for src in sorted((REPO / "articles").iterdir()):
         if src.suffix in (".txt", ".md"):
             shutil.copy(src, articles / src.name)
-    cfg = write_config(tmp_path, [{"name": "articles", "path": "articles"}])
+    cfg = write_config(tmp_path, [{"name": "articles", "path": "articles"}], output={"archive": "monthly"})
     res = run_cli("--config", str(cfg), "refresh", cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
     public = tmp_path / "public"
@@ -189,6 +189,18 @@ def test_media_types_with_charset(nginx: Nginx) -> None:
         assert r.headers["Cache-Control"] == "public, max-age=300", path
         assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert nginx.get(article_page(nginx.root)).headers["Cache-Control"] == "public, max-age=3600"
+
+
+def test_archive_documents_are_atom_and_a_browser_gets_them_as_xml(nginx: Nginx) -> None:
+    docs = sorted(nginx.root.glob("archive/*.xml"))
+    assert docs, "feedsvc refresh wrote no archive documents"
+    path = "/" + docs[0].relative_to(nginx.root).as_posix()
+    r = nginx.get(path)
+    assert r.status_code == 200 and r.content == docs[0].read_bytes()
+    assert r.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    assert "Accept" in r.headers["Vary"].split(", ") and r.headers["Access-Control-Allow-Origin"] == "*"
+    b = requests.get(nginx.url(path), headers={"Accept": "text/html,application/xml;q=0.9"}, timeout=10)
+    assert b.status_code == 200 and b.headers["Content-Type"] == "application/xml; charset=utf-8"
 
 
 def test_head(nginx: Nginx) -> None:

@@ -99,7 +99,9 @@ def test_twenty_sources_on_one_host_group_keep_its_concurrency_and_spacing(tmp_p
     assert r.returncode == 0, r.stdout + r.stderr
     starts = sorted(rec.starts["example.com"])
     assert len(starts) == 20 and rec.peak["example.com"] == 2            # never more than 2 at once
-    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.25 - 0.02  # starts at least 0.25 s apart
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    # starts at least 0.25 s apart as sent; as the server sees them, a few ms either way (two busy cores)
+    assert min(gaps) >= 0.25 - 0.05 and sorted(gaps)[len(gaps) // 10] >= 0.25 - 0.01, gaps
     assert len(rec.starts["example.net"]) == 1
 
 
@@ -143,4 +145,4 @@ def test_cache_control_stretches_the_next_fetch_and_no_cache_never_shrinks_it(tm
     due = datetime.fromisoformat(got["long"]["next_due"]) - datetime.fromisoformat(got["long"]["last_attempt"])
     assert timedelta(seconds=7199) <= due <= timedelta(seconds=7201)
     text = run_cli("--config", str(cfg), "status").stdout
-    assert "interval:     2h00m (set by the server's Cache-Control)" in text
+    assert "interval:     2h00m (raised by the server's Cache-Control)" in text

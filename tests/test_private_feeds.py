@@ -82,7 +82,7 @@ def test_private_feeds_are_fetched_and_their_secrets_never_show(tmp_path, feed_s
     for name in ("basic", "bearer", "header", "query", "file", "away"):
         assert " ok " in lines[name] and "1 new" in lines[name], r.stdout
     # the same origin after a redirect: still authorised (its item is basic's, so a duplicate)
-    assert " ok " in lines["same"] and "1 duplicates" in lines["same"], r.stdout
+    assert " ok " in lines["same"] and "1 duplicate" in lines["same"], r.stdout
     # the redirect to another origin carried no credential and no configured header
     (landed,) = seen["landed"]
     assert "Authorization" not in landed and "X-Api-Key" not in landed

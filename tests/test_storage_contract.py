@@ -383,3 +383,98 @@ def test_one_publisher_at_a_time(store):
     assert errors
     with store.publisher(timeout=1):
         pass
+
+
+# ---- curation, moderation and archives (issue 19) -------------------------------------------------
+
+def _ref(store, ident: str):
+    (found,) = store.find([ident], [], [])
+    return found.ref
+
+
+def test_a_hidden_story_leaves_every_read_and_keeps_its_record_through_copies(store):
+    a = item(source="first", guid="tag:e.org,2024:a", link="https://e.org/a", published=T0, page="articles/first/a.html")
+    b = item(source="first", guid="tag:e.org,2024:b", link="https://e.org/b", published=T0 - timedelta(days=40))
+    ingest(store, "first", [a, b], T0, 1)
+    ref, gen = _ref(store, a.id), store.generation()
+    assert store.moderate(ref, "hide", "alice", T0, "a takedown request")
+    assert store.generation() != gen                                   # the outputs must change
+    assert [s.item.id for s in store.newest(10)] == [b.id]
+    assert store.pages(["first"]) == []
+    assert store.archive_span() == (b.published, b.published)
+    assert store.archive_digests([(T0 - timedelta(days=1), T0 + timedelta(days=1))]) == [(0, 0, 0)]
+    assert store.between(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    assert [x.stored.item.id for x in store.listing()] == [b.id]
+    (x,) = store.listing(hidden=True)
+    assert x.stored.item.id == a.id and x.moderation.hidden
+    assert (x.moderation.actor, x.moderation.at, x.moderation.reason) == ("alice", T0, "a takedown request")
+    # another source's copy of the story is the same row: still hidden, found by the copy's link
+    copy = item(source="second", guid="copy-1", link="https://e.org/a?utm_source=x", published=T0)
+    assert ingest(store, "second", [copy], T0, 2)["duplicates"] == 1
+    assert [s.item.id for s in store.newest(10)] == [b.id]
+    (x,) = store.find([], ["https://e.org/a?utm_source=x"], [])
+    assert x.stored.item.id == a.id and x.stored.also_in == ("second",) and x.moderation.hidden
+    assert [y.stored.item.id for y in store.find([], [], ["link:https://e.org/a"])] == [a.id]
+    assert store.moderate(ref, "unhide", "bob", T0 + timedelta(hours=1))
+    assert [s.item.id for s in store.newest(10)] == [a.id, b.id] and store.listing(hidden=True) == []
+    (x,) = store.find([a.id], [], [])
+    assert (x.moderation.hidden, x.moderation.actor) == (False, "bob")
+    assert not store.moderate(type(ref)(987654321), "hide", "alice", T0)
+    with pytest.raises(ValueError):
+        store.moderate(ref, "delete", "alice", T0)
+
+
+def test_pins_and_a_new_sources_backlog(store):
+    from feedsvc.items.backlog import hold_back
+
+    items = [item(source="first", guid=f"tag:e.org,2024:{i}", published=T0 - timedelta(hours=i)) for i in range(6)]
+    with store.write("first") as tx:
+        own, keys = lookups(items)
+        snap = tx.snapshot(own, keys)
+        writes = hold_back(resolve(decide(items, snap, RANK, 1), snap, T0, 1), SourceState(name="first", kind="feed"),
+                           2, T0, running=True)
+        tx.apply(SourceUpdate(state=SourceState(name="first", kind="feed", last_attempt=T0), run=1, writes=writes))
+    assert [s.item.id for s in store.newest(10)] == [items[0].id, items[1].id]
+    assert store.archive_digests([(T0 - timedelta(days=1), T0 + timedelta(hours=1))])[0][0] == 6
+    assert store.backlog() == {"first": 4}
+    assert [x.backlog for x in store.listing("first")] == [False, False, True, True, True, True]
+    assert store.listing("second") == []
+    oldest = _ref(store, items[5].id)
+    assert store.moderate(oldest, "pin", "alice", T0, until=T0 + timedelta(days=1))
+    assert [s.item.id for s in store.pinned(T0)] == [items[5].id] and store.pinned(T0 + timedelta(days=2)) == []
+    (x,) = store.find([items[5].id], [], [])
+    assert (x.moderation.pinned_until, x.moderation.pinned_by) == (T0 + timedelta(days=1), "alice")
+    assert store.moderate(oldest, "unpin", "alice", T0)
+    assert store.pinned(T0) == []
+
+
+def test_a_periods_digest_moves_with_its_items_content_copies_and_moderation_only(store):
+    a = item(source="first", guid="tag:e.org,2024:a", link="https://e.org/a", published=T0 - timedelta(days=31))
+    b = item(source="first", guid="tag:e.org,2024:b", link="https://e.org/b", published=T0)
+    spans = [(T0 - timedelta(days=32), T0 - timedelta(days=30)), (T0 - timedelta(hours=1), T0 + timedelta(hours=1)),
+             (T0 + timedelta(days=1), T0 + timedelta(days=2))]
+    assert store.archive_span() is None and store.archive_digests(spans) == [(0, 0, 0)] * 3
+    ingest(store, "first", [a, b], T0, 1)
+    first = store.archive_digests(spans)
+    assert [n for n, _, _ in first] == [1, 1, 0] and store.archive_span() == (a.published, b.published)
+    ingest(store, "first", [a, b], T0, 2)                               # unchanged
+    assert store.archive_digests(spans) == first
+    ingest(store, "first", [replace(a, title="A, edited", content_hash="x"), b], T0, 3)
+    second = store.archive_digests(spans)
+    assert second[0] != first[0] and second[1] == first[1]
+    ingest(store, "second", [item(source="second", guid="c-b", link="https://e.org/b")], T0, 4)   # a copy of b
+    third = store.archive_digests(spans)
+    assert third[1] != first[1] and third[0] == second[0]
+    ref = _ref(store, a.id)
+    store.moderate(ref, "hide", "alice", T0)
+    assert store.archive_digests(spans)[0] == (0, 0, 0)
+    store.moderate(ref, "unhide", "alice", T0)
+    back = store.archive_digests(spans)
+    assert back[0][0] == 1 and back[0] != second[0] and back[1] == third[1]
+    store.moderate(ref, "pin", "alice", T0, until=T0 + timedelta(days=3))     # a pin is not an archive's
+    assert store.archive_digests(spans) == back
+    assert [s.item.id for s in store.between(T0 - timedelta(days=40), T0 - timedelta(days=1))] == [a.id]
+    assert store.archives() == {}
+    store.record_archives({"archive/2024-04.xml": "d1", "archive/2024-05.xml": "d2"}, [])
+    store.record_archives({"archive/2024-05.xml": "d3"}, ["archive/2024-04.xml"])
+    assert store.archives() == {"archive/2024-05.xml": "d3"}

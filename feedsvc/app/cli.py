@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only errors")
     p = _Parser(prog="feedsvc", parents=[common],
                 description="Gather local articles and RSS/Atom feeds into combined Atom and RSS feeds.")
-    p.add_argument("--version", action="version", version=f"feedsvc {__version__}")
+    from feedsvc.storage.version import SCHEMA_VERSION
+
+    p.add_argument("--version", action="version", version=f"feedsvc {__version__} (store schema {SCHEMA_VERSION})")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     r = sub.add_parser("refresh", parents=[common], help="refresh sources now, then publish")
     r.add_argument("names", nargs="*", metavar="NAME", help="sources to refresh (default: all)")
@@ -51,12 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fetch even sources whose host is paused (after a 429/503); spacing still holds")
     s = sub.add_parser("status", parents=[common], help="show per-source state and the outputs")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("publish", parents=[common], help="re-render the outputs from the store (no network)")
+    s.add_argument("--long", action="store_true", help="every source in detail (the default up to 20 sources)")
+    s.add_argument("--problems", action="store_true",
+                   help="only the sources that need attention, most urgent first; exit 1 if any (a monitoring check)")
+    pub = sub.add_parser("publish", parents=[common], help="re-render the outputs from the store (no network)")
+    pub.add_argument("--archives", action="store_true",
+                     help="also write every archive document again (after curation rules changed)")
+    pub.add_argument("--explain", metavar="ID|URL",
+                     help="write nothing: say why this item is or is not published (exit 0 if it is, 1 if not)")
     sub.add_parser("check", parents=[common], help="validate the config and exit")
     run = sub.add_parser("run", parents=[common], help="run the scheduled daemon (foreground)")
     run.add_argument("--serve", action="store_true", help="also serve output.dir over HTTP")
     run.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8080, help="port for --serve (default 8080)")
+    run.add_argument("--metrics", metavar="[HOST:]PORT", default=None,
+                     help="serve Prometheus metrics, /healthz and /readyz there (host 127.0.0.1 unless given)")
     so = sub.add_parser("sources", parents=[common], help="manage the source list")
     so_sub = so.add_subparsers(dest="sources_command", metavar="SUBCOMMAND", parser_class=_Parser,
                                required=True)
@@ -79,9 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("source_url", metavar="FROM_URL", help="sqlite:///PATH or postgresql://…")
     cp.add_argument("target_url", metavar="TO_URL", help="sqlite:///PATH or postgresql://…")
     cp.add_argument("--force", action="store_true", help="replace what the target holds")
+    from feedsvc.app.items_cmd import register as register_items
+
+    register_items(sub, common, _Parser)
+    from feedsvc.app.templates_cmd import register as register_templates
+
+    register_templates(sub, common, _Parser)
     srv = sub.add_parser("serve", parents=[common], help="serve output.dir over HTTP")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    from feedsvc.app.help import apply
+
+    apply(p)
     return p
 
 
@@ -129,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sources_import(args)
         if args.command == "store" and args.store_command == "copy":   # two URLs, no config
             return cmd_store_copy(args)
+        if args.command == "templates":                                 # a directory, no config
+            from feedsvc.app.templates_cmd import cmd_templates
+
+            return cmd_templates(args)
         config = load_config(getattr(args, "config", None) or default_config_path())
         handler = COMMANDS[args.command]
         return handler(config, args)
@@ -141,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("feedsvc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:        # "feedsvc status | head": the reader has gone; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except Exception as exc:  # no traceback reaches a user unless they ask for it
         if verbose:
             log.exception("internal error")
@@ -152,26 +179,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- commands -------------------------------------------------------------------------------
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    print(f"{config.path}: OK ({len(config.sources)} sources; output {config.output.dir}; "
-          f"state {config.state_dir})")
+    from feedsvc.app.check import check
+
+    for line in check(config):         # a ConfigError (exit 2, naming the key) at the first problem
+        print(line)
     return EXIT_OK
 
 
-def _summary_line(o: SourceOutcome) -> str:
+def _summary_line(o: SourceOutcome, hidden: str = "") -> str:
+    """One line per source, in the README's words: ok (new / updated / unchanged), unchanged (not
+    modified since the last fetch), error, skipped; ``hidden``: how many of the new items curation
+    hides ("1 hidden by filters")."""
+    word = {"not-modified": "unchanged"}.get(o.status, o.status)
     if o.status == "error":
         detail = o.error or "failed"
     elif o.status == "not-modified":
         detail = "not modified"
     elif o.status == "skipped":
-        detail = f"skipped: {o.error}" if o.error else "skipped (not due)"
+        detail = o.error if o.error else "not due"
     else:
-        parts = [f"{o.new} new", f"{o.updated} updated", f"{o.unchanged} unchanged"]
+        parts = [f"{o.new} new" + (f" ({hidden})" if hidden and o.new else ""), f"{o.updated} updated",
+                 f"{o.unchanged} unchanged"]
         if o.duplicates:
-            parts.append(f"{o.duplicates} duplicates")
+            parts.append(plural(o.duplicates, "duplicate"))
         detail = ", ".join(parts)
     if o.warning and o.status != "error":
         detail += f"  (warning: {o.warning[:120]})"
-    return f"{o.name:<20} {o.status:<13} {detail}"
+    return f"{o.name:<20} {word:<10} {detail}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
@@ -183,7 +221,11 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
         print(f"feedsvc: error: no source named {exc.args[0]} in {config.path} "
               f"(known: {', '.join(config.source_names)})", file=sys.stderr)
         return EXIT_USAGE
+    from feedsvc.app.curation_cmd import hidden_note, new_hidden
+    from feedsvc.clock import utcnow
+
     engine = Engine(config)
+    started = utcnow()
     try:
         if sys.stderr.isatty():        # a progress bar for people; nothing (and no import) for logs
             from tqdm import tqdm
@@ -195,17 +237,18 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
                 report = engine.refresh(sources, full=args.full, on_done=done, force_host=args.force_host)
         else:
             report = engine.refresh(sources, full=args.full, force_host=args.force_host)
+        hidden = new_hidden(engine.storage, config, started, utcnow()) if any(o.new for o in report.outcomes) else {}
     finally:
         engine.close()
     for o in report.outcomes:
-        print(_summary_line(o))
+        print(_summary_line(o, hidden_note(hidden.get(o.name))))
     if report.published is not None:
         written = ", ".join(w for w in report.published.written if not w.startswith("articles/")) \
             or "nothing changed"
         pages = sum(1 for w in report.published.written if w.startswith("articles/"))
         if pages:
             written += f", {pages} article page{'s' if pages != 1 else ''}"
-        print(f"published {report.published.items} items to {config.output.dir} ({written})")
+        print(f"published {plural(report.published.items, 'item')} to {config.output.dir} ({written})")
     else:
         print(f"feedsvc: error: publish failed: {report.publish_error} (the previous files stay in place)",
               file=sys.stderr)
@@ -216,20 +259,28 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
+    if args.explain:
+        from feedsvc.app.curation_cmd import cmd_explain
+
+        return cmd_explain(config, args.explain)
     from feedsvc.clock import utcnow
     from feedsvc.output.publisher import publish
     from feedsvc.storage import open_storage
 
     storage = open_storage(config)
     try:
-        result = publish(storage, config, utcnow, force=True)
+        result = publish(storage, config, utcnow, force=True, archives=args.archives)
+        if config.report.dir is not None:
+            from feedsvc.app.report import write_report
+
+            write_report(config, storage, utcnow())
     except PublishError as exc:
         print(f"feedsvc: error: publish failed: {exc} (the previous files stay in place)", file=sys.stderr)
         return EXIT_FAILED
     finally:
         storage.close()
     written = ", ".join(result.written) or "nothing changed"
-    print(f"published {result.items} items to {config.output.dir} ({written})")
+    print(f"published {plural(result.items, 'item')} to {config.output.dir} ({written})")
     return EXIT_OK
 
 
@@ -243,7 +294,7 @@ def cmd_store(config: Config, args: argparse.Namespace) -> int:
     """``store init``: create or upgrade the configured store (every command that writes does so
     on first use too)."""
     from feedsvc.storage import open_storage
-    from feedsvc.storage.sql import SCHEMA_VERSION
+    from feedsvc.storage.version import SCHEMA_VERSION
 
     storage = open_storage(config)
     try:
@@ -342,8 +393,15 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) in (0, None) and not getattr(args, "quiet", 0):
         logging.getLogger().setLevel(logging.INFO)   # a daemon logs one line per event by default
     serve = (args.host, args.port) if args.serve else None
+    metrics = None
+    if args.metrics:
+        host, _, port = args.metrics.rpartition(":")
+        if not port.isdigit():
+            print(f"feedsvc: error: --metrics {args.metrics}: expected HOST:PORT or PORT", file=sys.stderr)
+            return EXIT_USAGE
+        metrics = (host.strip("[]") or "127.0.0.1", int(port))
     try:
-        daemon = Daemon(config, config.path, serve=serve)
+        daemon = Daemon(config, config.path, serve=serve, metrics=metrics)
         return daemon.run()
     except OSError as exc:
         print(f"feedsvc: error: cannot start: {exc}", file=sys.stderr)
@@ -367,6 +425,11 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     print(f"serving {config.output.dir} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    from feedsvc.app.serve import self_link_warning
+
+    warning = self_link_warning(config.site.url, server.url)
+    if warning:
+        print(f"feedsvc: warning: {warning}", file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -374,6 +437,12 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     finally:
         server.httpd.server_close()
     return EXIT_OK
+
+
+def cmd_items(config: Config, args: argparse.Namespace) -> int:
+    from feedsvc.app.items_cmd import cmd_items as items
+
+    return items(config, args)
 
 
 COMMANDS = {
@@ -385,4 +454,5 @@ COMMANDS = {
     "status": cmd_status,
     "store": cmd_store,
     "sources": cmd_sources,
+    "items": cmd_items,
 }

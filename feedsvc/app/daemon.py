@@ -37,13 +37,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedsvc.app.engine import Engine, owner_is_dead
+from feedsvc.app.engine import Engine
+from feedsvc.app.leases import owner_is_dead
 from feedsvc.config import Config, Source, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, LockTimeout
 from feedsvc.model import SourceOutcome
 from feedsvc.storage import Claim
 
 if TYPE_CHECKING:
+    from feedsvc.app.metrics import Metrics, MetricsServer
     from feedsvc.app.serve import StaticServer  # imported in run(), only when serving
 
 log = logging.getLogger("feedsvc.daemon")
@@ -112,7 +114,8 @@ def _describe(o: SourceOutcome) -> str:
 class Daemon:
     def __init__(self, config: Config, config_path: Path, serve: tuple[str, int] | None = None,
                  notifier: Notifier | None = None,
-                 engine_factory: Callable[[Config], Engine] = Engine) -> None:
+                 engine_factory: Callable[[Config], Engine] = Engine,
+                 metrics: tuple[str, int] | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.make_engine = engine_factory
@@ -132,6 +135,11 @@ class Daemon:
         self._live = 1                           # live workers on the store (this one included)
         self._registered = False                 # the config's sources have rows to claim
         self._down, self._down_for, self._retry_at = False, 0.0, 0.0
+        self._ticked = False                     # the first tick has run (/readyz)
+        self.metrics_addr = metrics
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._ping: tuple[float, bool, str] = (0.0, False, "")
         self._published_at: datetime | None = None
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
@@ -163,6 +171,7 @@ class Daemon:
             self._store_down(exc)
             return []
         self._store_up()
+        self._ticked = True
         if not claim.names:
             return []
         due = [s for s in config.sources if s.name in claim.names]
@@ -223,8 +232,37 @@ class Daemon:
                 log.info("%s: recovered", name)
             log.log(level, "%s", _describe(outcome))
             self._last[name] = outcome
-        if outcome.changed:
-            self.request_publish()
+        if outcome.changed or (self.config.report.dir is not None and outcome.status == "error"):
+            self.request_publish()          # a new error is news for the operator's report too
+
+    # ---- health and metrics (--metrics) -------------------------------------------------------
+
+    def health(self) -> tuple[bool, str]:
+        """(ok, why): the scheduler ticked within two ticks and the store answered a query."""
+        age = time.monotonic() - self._last_tick
+        if age > 2 * TICK + 1.0:
+            return False, f"the scheduler has not ticked for {age:.1f}s"
+        last, ok, why = self._ping
+        if time.monotonic() - last > 1.0:        # at most one query a second, whoever asks
+            try:
+                self.engine.storage.ping()
+                ok, why = True, "ok"
+            except FeedsvcError as exc:
+                ok, why = False, f"the store does not answer: {exc}"
+            self._ping = (time.monotonic(), ok, why)
+        return ok, why
+
+    def _start_metrics(self) -> None:
+        from feedsvc.app.metrics import Metrics, MetricsServer
+
+        assert self.metrics_addr is not None
+        self.metrics = Metrics(lambda: self.engine.storage)
+        self.engine.metrics = self.metrics
+        self.metrics_server = MetricsServer(self.metrics, *self.metrics_addr, health=self.health,
+                                            ready=lambda: self._ticked)
+        self.metrics_server.start()
+        log.info("metrics at http://%s:%d/metrics (and /healthz, /readyz)", self.metrics_addr[0],
+                 self.metrics_server.port)
 
     def request_publish(self) -> None:
         with self._lock:
@@ -259,9 +297,9 @@ class Daemon:
     def _status(self) -> None:
         outcomes = list(self._last.values())
         failing = sum(1 for o in outcomes if o.status == "error")
-        at = self._published_at.strftime("%H:%M:%S") if self._published_at else "never"
-        self.notifier.notify(f"STATUS={len(self.config.sources)} sources, {failing} failing; "
-                             f"last publish {at} UTC")
+        last = (f"last publish {self._published_at.strftime('%H:%M:%S')} UTC" if self._published_at
+                else "no publish yet")
+        self.notifier.notify(f"STATUS={len(self.config.sources)} sources, {failing} failing; {last}")
 
     # ---- config reload -------------------------------------------------------------------------
 
@@ -277,6 +315,7 @@ class Daemon:
         with self._lock:
             self.config = new
             self.engine = self.make_engine(new)     # new fetch limits, site, output
+            self.engine.metrics = self.metrics
             self._registered = False                # new sources get their rows at the next tick
             for name in old.keys() - fresh.keys():
                 log.info("reload: source %s removed", name)
@@ -312,6 +351,13 @@ class Daemon:
             self.server = StaticServer(self.config.output.dir, *self.serve_addr)
             self.server.start()
             log.info("serving %s at %s", self.config.output.dir, self.server.url)
+            from feedsvc.app.serve import self_link_warning
+
+            warning = self_link_warning(self.config.site.url, self.server.url)
+            if warning:
+                log.warning("%s", warning)
+        if self.metrics_addr is not None:
+            self._start_metrics()
         self.scheduler.add_job(self.tick, IntervalTrigger(seconds=TICK), id="tick",
                                next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
@@ -342,6 +388,8 @@ class Daemon:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.server is not None:
             self.server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         with self._lock:
             abandoned = sum(1 for t in self._rounds if t.is_alive())
         if abandoned:

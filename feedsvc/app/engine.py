@@ -16,23 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from feedsvc import __version__
 from feedsvc.app import memory
 from feedsvc.app.workers import POOL_MIN_SOURCES, ParsePool, default_workers
 from feedsvc.clock import Clock, utcnow
 from feedsvc.config import Config, Source
-from feedsvc.errors import ArticleSkipped, FeedsvcError, FetchError, LockTimeout, ParseError, SourceError, StoreError
+from feedsvc.errors import FeedsvcError, FetchError, LockTimeout, ParseError, SourceError, StoreError
+from feedsvc.items.backlog import first_seen_order, hold_back
+from feedsvc.items.health import classify, count_items, tally
 from feedsvc.items.source_state import (
     MAX_JITTER,
     Failed,
@@ -40,18 +40,21 @@ from feedsvc.items.source_state import (
     NotModified,
     Outcome,
     Policy,
-    Scanned,
     cache_hint,
     decide_source,
     may_fetch,
     restarted,
 )
-from feedsvc.model import Item, Origin, Seen, SourceOutcome, SourceState
+from feedsvc.model import Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
 from feedsvc.sources.fetch import Fetcher, HttpFetcher, RequestOptions
 from feedsvc.sources.politeness import MAX_PAUSE, HostGate, HostPaused, group_of, host_of, interleave
-from feedsvc.storage import Claim, FileChanges, FileRecord, SourceUpdate, Storage, Worker, open_storage
+
+if TYPE_CHECKING:
+    from feedsvc.app.metrics import Metrics
+from feedsvc.app.leases import owner_is_dead, this_worker
+from feedsvc.storage import Claim, SourceUpdate, Storage, open_storage
 
 # The parse path (fastparse, feedparser, nh3) and publishing (feedgen, lxml) are imported where
 # they are used: a round where nothing changed needs neither, and starts ~0.2 s sooner.
@@ -75,27 +78,12 @@ class _Round:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def this_worker() -> Worker:
-    """This process, as its leases name it."""
-    host = socket.gethostname()
-    return Worker(id=f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}", host=host, pid=os.getpid())
-
-
-def owner_is_dead(owner: str | None, host: str) -> bool:
-    """Whether a lease owner is a process of this host that no longer runs (killed): its leases
-    can be taken at once instead of after they expire."""
-    if not owner:
-        return False
-    parts = owner.split(":")
-    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:          # alive, someone else's
-        return False
-    return False
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a source's server answered, for the metrics."""
+    group: str | None
+    status: int | None
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +131,7 @@ class Engine:
         self._registered: set[str] = set()
         self._renewer: threading.Thread | None = None
         self._closing = threading.Event()
+        self.metrics: Metrics | None = None      # the daemon's, with --metrics
 
     # ---- host groups --------------------------------------------------------------------------
 
@@ -262,6 +251,7 @@ class Engine:
         self._hold(claim.token)
         rnd.tokens = {n: claim.token for n in claim.names}
         self._begin(sum(1 for s in chosen if s.kind == "feed"))
+        started = time.monotonic()
         outcomes: dict[str, SourceOutcome] = {}
         try:
             try:
@@ -283,6 +273,8 @@ class Engine:
             self._flush(rnd)
             self._let_go(set(rnd.tokens.values()) | {claim.token})
             self._end()
+            if self.metrics is not None:
+                self.metrics.round.observe(time.monotonic() - started)
         return [outcomes[s.name] for s in chosen]
 
     def refresh_one(self, source: Source, full: bool = False, force: bool = True,
@@ -312,8 +304,16 @@ class Engine:
         when another process holds it (the daemon tries again later)."""
         from feedsvc.output.publisher import PUBLISH_LOCK_TIMEOUT, publish
 
-        return publish(self.storage, self.config, self.clock, force=force,
-                       lock_timeout=PUBLISH_LOCK_TIMEOUT if wait else 0.0)
+        started = time.monotonic()
+        result = publish(self.storage, self.config, self.clock, force=force,
+                         lock_timeout=PUBLISH_LOCK_TIMEOUT if wait else 0.0)
+        if self.metrics is not None:
+            self.metrics.publish.observe(time.monotonic() - started)
+        if self.config.report.dir is not None:
+            from feedsvc.app.report import write_report
+
+            write_report(self.config, self.storage, self.clock())
+        return result
 
     def _begin(self, remote: int) -> None:
         with self._mutex:
@@ -361,11 +361,14 @@ class Engine:
     def _guarded(self, rnd: _Round, source: Source) -> SourceOutcome:
         with self._slots:
             try:
-                return self._refresh_source(rnd, source)
+                outcome = self._refresh_source(rnd, source)
             except Exception as exc:  # a bug in one source must not stop the others
                 log.error("%s: internal error: %s", source.name, exc)
                 log.debug("traceback", exc_info=True)
-                return SourceOutcome(source.name, "error", error=f"internal error: {exc}")
+                outcome = SourceOutcome(source.name, "error", error=f"internal error: {exc}")
+        if self.metrics is not None:
+            self.metrics.outcome(outcome)
+        return outcome
 
     def _refresh_source(self, rnd: _Round, source: Source) -> SourceOutcome:
         """Fetch, parse, normalise and store one source; never raises for its own failure."""
@@ -393,6 +396,11 @@ class Engine:
             return replace(outcome, seconds=time.monotonic() - started)
         except (LockTimeout, StoreError) as exc:
             return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
+
+    def running(self, state: SourceState) -> bool:
+        """Whether a source's new items could flood a front page others are on (issue 19: a
+        source refreshed before, or a planet that has published)."""
+        return state.last_success is not None or self.storage.last_publish() is not None
 
     def _policy(self, source: Source) -> Policy:
         return Policy(interval=source.interval, jitter=self.config.jitter)
@@ -427,19 +435,23 @@ class Engine:
             self._unchanged(rnd, replace(state, next_due=later), token)
             return SourceOutcome(source.name, "skipped", error=exc.message, unchanged=state.item_count, next_due=later)
         cache = cache_hint(result.headers, now)
+        answer = _Answer(group_of(host_of(url)) or None, result.status if url.startswith("http") else None,
+                         len(result.content))
         if result.not_modified:
             ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
                                                        cache=cache), now)
             self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
-                                 next_due=ok.next_due)
+                                 next_due=ok.next_due, group=answer.group,
+                                 http_status=answer.status, bytes=answer.size)
         body_hash = hashlib.sha256(result.content).hexdigest()[:32]
         if not rnd.full and body_hash == state.body_hash:
             ok = self._next(source, state, NotModified(result.etag, result.last_modified, result.permanent_url,
                                                        same_body=True, cache=cache), now)
             self._unchanged(rnd, ok, token)
             return SourceOutcome(source.name, "not-modified", unchanged=state.item_count, warning=state.warning,
-                                 next_due=ok.next_due)
+                                 next_due=ok.next_due, group=answer.group,
+                                 http_status=answer.status, bytes=answer.size)
         from feedsvc.items.decide import decide, lookups, resolve  # only a changed feed needs them
 
         job = ParseJob(
@@ -450,7 +462,7 @@ class Engine:
         for _attempt in range(2):
             parsed = self.pool.run(job)
             if parsed.error is not None:
-                raise ParseError(source.name, parsed.error, result.url)
+                raise ParseError(source.name, parsed.error, result.url, body=result.content[:16384])
             items = list(parsed.items)
             ok = self._next(source, state, Fetched(
                 body_hash=body_hash, etag=result.etag, last_modified=result.last_modified,
@@ -465,7 +477,10 @@ class Engine:
                     continue
                 own_keys, match = lookups(items)
                 snap = tx.snapshot(own_keys, match)
+                items, ok = first_seen_order(items, snap, ok, whole=not skipped)      # issue 19: dates meaning nothing
                 writes = resolve(decide(items, snap, self.rank, rnd.run, self.priority), snap, now, rnd.run)
+                ok = count_items(ok, tally(writes), now)
+                writes = hold_back(writes, state, self.config.new_items(source), now, self.running(state), len(kept))
                 seen = [(fp, Seen(i.key, i.dedup_keys)) for fp, i in zip(parsed.fingerprints, items) if fp]
                 counts = tx.apply(SourceUpdate(state=ok, run=rnd.run, writes=writes, present=True,
                                                kept=list(kept.values()), seen=seen + list(parsed.skipped)))
@@ -474,82 +489,20 @@ class Engine:
             log.info("%s: feed parsed with a problem: %s", source.name, parsed.warning)
         return SourceOutcome(source.name, "ok", new=counts.new, updated=counts.updated,
                              unchanged=counts.unchanged, duplicates=counts.duplicates,
-                             warning=parsed.warning, next_due=ok.next_due)
+                             warning=parsed.warning, next_due=ok.next_due, group=answer.group,
+                             http_status=answer.status, bytes=answer.size)
 
     def _refresh_local(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
                        token: str | None) -> SourceOutcome:
-        from feedsvc.items.decide import decide, lookups, resolve
-        from feedsvc.items.normalise import Cleaners, SourceContext, normalise
-        from feedsvc.sources import articles
+        from feedsvc.app.local import refresh_local
 
-        assert source.path is not None
-        cfg = self.config
-        try:
-            scan = articles.scan(source.path)
-        except OSError as exc:
-            raise SourceError(source.name, f"cannot read directory {source.path}: {exc.strerror or exc}") from None
-        known = self.storage.files(source.name)
-        current = {f.relpath: f for f in scan.files}
-        changed = [f for f in scan.files if known.get(f.relpath, FileRecord(-1, -1, None))[:2] != (f.size, f.mtime_ns)]
-        deleted = [rel for rel in known if rel not in current]
-        warnings = list(scan.problems)
-        origin = Origin(title=source.title or cfg.site.title, link=cfg.site.url, id=cfg.site.id, home=cfg.site.url)
-        ctx = SourceContext(name=source.name, origin=origin, base_url=cfg.site.url, site_url=cfg.site.url)
-        items: list[Item] = []
-        cleaners = Cleaners()
-        file_keys: dict[str, str | None] = {}
-        for f in changed:
-            try:
-                data = articles.read_file(source.path, f.relpath)
-                parsed = articles.parse_article(source.name, f.relpath, data)
-            except ArticleSkipped as exc:
-                warnings.append(f"{f.relpath}: skipped, {exc}")
-                file_keys[f.relpath] = None
-                continue
-            except OSError as exc:
-                warnings.append(f"{f.relpath}: unreadable, {exc.strerror or exc}")
-                continue
-            warnings.extend(f"{f.relpath}: {w}" for w in parsed.warnings)
-            item = normalise(parsed.entry, ctx, now, cleaners)
-            items.append(item)
-            file_keys[f.relpath] = item.key
-        for w in warnings:
-            log.warning("%s: %s", source.name, w)
-        # files skipped on an earlier scan and untouched since are still skipped: keep saying so
-        # in the source's warning (status, summary line), without logging the same WARNING every run
-        still = [f"{rel}: still skipped (not a readable article)" for rel in sorted(current)
-                 if rel in known and rel not in file_keys and known[rel].key is None
-                 and known[rel][:2] == (current[rel].size, current[rel].mtime_ns)]
-        for w in still:
-            log.info("%s: %s", source.name, w)
-        warning = "; ".join(warnings + still)[:1000] or None
-        ok = self._next(source, state, Scanned(title=origin.title, link=origin.home, warning=warning), now)
-        if not changed and not deleted:
-            self._unchanged(rnd, ok, token)
-            return SourceOutcome(source.name, "not-modified", unchanged=len(current), warning=warning,
-                                 next_due=ok.next_due)
-        old_keys = {rel: known[rel].key for rel in deleted if known[rel].key}
-        for f in changed:            # a changed file whose id changed drops its old item
-            prev = known.get(f.relpath)
-            if prev and prev.key and prev.key != file_keys.get(f.relpath):
-                old_keys[f.relpath] = prev.key
-        live = {i.key for i in items} | {known[r].key for r in current if r in known and r not in file_keys}
-        files = FileChanges(set={f.relpath: FileRecord(f.size, f.mtime_ns, file_keys[f.relpath])
-                                 for f in changed if f.relpath in file_keys}, deleted=deleted)
-        with self.storage.write(source.name, token) as tx:
-            removed = tx.remove([k for k in old_keys.values() if k and k not in live])
-            own_keys, match = lookups(items)
-            snap = tx.snapshot(own_keys, match)
-            writes = resolve(decide(items, snap, self.rank, rnd.run, self.priority), snap, now, rnd.run)
-            counts = tx.apply(SourceUpdate(state=ok, run=rnd.run, writes=writes, files=files))
-        return SourceOutcome(source.name, "ok", new=counts.new, updated=counts.updated + removed,
-                             unchanged=len(current) - len(changed) + counts.unchanged,
-                             duplicates=counts.duplicates, warning=warning, next_due=ok.next_due)
+        return refresh_local(self, rnd, source, state, now, token)
 
     def _record_failure(self, rnd: _Round, source: Source, state: SourceState, now: datetime,
                         exc: SourceError, token: str | None) -> SourceOutcome:
-        failed = self._next(source, state, Failed(exc.message, getattr(exc, "status", None),
-                                                  getattr(exc, "retry_after", None)), now)
+        status = getattr(exc, "status", None)
+        cls = classify("parse" if isinstance(exc, ParseError) else "fetch", exc.message, status, exc.body)
+        failed = self._next(source, state, Failed(exc.message, status, getattr(exc, "retry_after", None), cls), now)
         if (isinstance(exc, FetchError) and failed.retry_after is not None
                 and (exc.status == 429 or (exc.status == 503 and exc.retry_after is not None))):
             # the host said how long (Retry-After); a 429 without it: the source's back-off
@@ -559,7 +512,8 @@ class Engine:
         with self.storage.write(source.name, token) as tx:
             tx.apply(SourceUpdate(state=failed, run=rnd.run))
         return SourceOutcome(source.name, "error", error=exc.message, unchanged=state.item_count,
-                             next_due=failed.next_due)
+                             next_due=failed.next_due, http_status=status,
+                             group=group_of(host_of(source.url)) or None if source.url else None)
 
 
 # ---- the functions the CLI and the tests call ---------------------------------------------------

@@ -28,6 +28,7 @@ TYPES = {
     ".html": "text/html", ".htm": "text/html", ".json": "application/json",
     ".opml": "text/x-opml", ".xsl": "text/xsl", ".xslt": "text/xsl", ".css": "text/css",
     ".txt": "text/plain", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif",
 }
 TEXTUAL = ("text/", "application/atom+xml", "application/rss+xml", "application/xml",
            "application/json", "application/feed+json", "image/svg+xml")
@@ -259,3 +260,22 @@ class StaticServer:
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def self_link_warning(site_url: str, served_url: str) -> str | None:
+    """When site.url names another port (or host) than the one served here, the feeds' self links
+    and the article links will not resolve for someone reading them from this server."""
+    from urllib.parse import urlsplit
+
+    site, here = urlsplit(site_url), urlsplit(served_url)
+    loopback = {"127.0.0.1", "localhost", "::1"}
+
+    def port(u: object) -> int:
+        p = getattr(u, "port", None)
+        return p if p else (443 if getattr(u, "scheme", "") == "https" else 80)
+
+    same_host = site.hostname == here.hostname or {site.hostname, here.hostname} <= loopback
+    if site.hostname in loopback and (not same_host or port(site) != port(here)):
+        return (f"site.url is {site_url} but this serves {served_url}: the feeds' self links and article "
+                "links will not resolve here (set site.url to where the files are served)")
+    return None

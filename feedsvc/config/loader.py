@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from feedsvc.config.across import _opml_sources, _topics
+from feedsvc.config.faces import read_face
 from feedsvc.config.private import (
     Secret,
     expand,
@@ -33,7 +35,7 @@ from feedsvc.config.private import (
     read_proxy,
     read_verify,
 )
-from feedsvc.config.schema import Config, Fetch, Rule, Site, Source, Topic
+from feedsvc.config.schema import Config, Fetch, Rule, Site, Source
 from feedsvc.config.values import (
     check_feed_url,
     check_http_url,
@@ -252,6 +254,10 @@ class _Reader:
         s = yaml_fields(cls)[name]
         return s.read(self, m, s, f"{prefix}.{s.key}" if prefix else s.key, s.default)
 
+    @staticmethod
+    def later(cls: type, *done: str, lead: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return _later(cls, *done, lead=lead)
+
     def new(self, cls: type, m: dict[str, Any], prefix: str) -> Any:
         """A ``cls`` of every field from mapping ``m``."""
         return cls(**self.read(cls, m, prefix))
@@ -291,6 +297,8 @@ def _name(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> A
 
 
 def _choice(r: _Reader, m: dict[str, Any], s: _Spec, path: str, default: Any) -> Any:
+    if m.get(s.leaf) is False and "off" in s.meta["choices"]:
+        return "off"                    # YAML 1.1 reads a bare `off` as false
     value = _str(r, m, s, path, default)
     choices = s.meta["choices"]
     if value not in choices:
@@ -450,14 +458,12 @@ _READERS: dict[str, Callable[..., Any]] = {
     "feed_url": _feed_url, "path": _path, "str_list": _str_list, "duration0": _duration0,
     "headers": read_headers, "auth": read_auth, "proxy": read_proxy, "verify": read_verify,
     "host_rules": read_host_rules, "rules": _rules, "inline": _inline, "section": _section,
-    "list": _by_loader,
+    "list": _by_loader, "face": read_face,
 }
 
 
 # ---- the config: the schema's reading plus the rules across fields ---------------------------------
 
-_TOPIC_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-RESERVED_TOPIC_PATHS = {"articles"}  # local article pages live there
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -481,8 +487,10 @@ def parse_config(text: str, cfg_path: Path) -> Config:
     if "site" not in top:
         raise doc.error("site", "is required")
     site = _site(r, r.mapping(top["site"], "site", Site))
-    v = r.read(Config, top, "", ("output", "state_dir", "interval", "jitter", "lease", "retention", "fetch",
-                                 "sources_opml", "store"))
+    v = r.read(Config, top, "", ("output", "state_dir", "interval", "jitter", "lease", "min_interval", "retention",
+                                 "fetch", "sources_opml", "store", "health", "report", "new_source_items"))
+    if v["interval"] < v["min_interval"]:
+        raise doc.error("schedule.interval", _too_often(v["interval"], v["min_interval"]))
     env = os.environ.get("FEEDSVC_STORE")
     if env:
         try:
@@ -503,12 +511,40 @@ def parse_config(text: str, cfg_path: Path) -> Config:
     rest = {True: _later(Source, "name", "url", lead=("path",)),    # the keys after the name, with
             False: _later(Source, "name", "path", lead=("url",))}   # a path or a url
     sources = [_source(r, raw, f"sources[{i}]", seen, defaults, rest) for i, raw in enumerate(raw_sources)]
+    urls: dict[str, int] = {}
+    for i, src in enumerate(sources):
+        if src.interval < v["min_interval"]:
+            raise doc.error(f"sources[{i}].interval", _too_often(src.interval, v["min_interval"]))
+        if src.url:
+            same = urls.setdefault(_same_feed(src.url), i)
+            if same != i:
+                raise doc.error(f"sources[{i}].url", f"the same feed as sources[{same}] ({sources[same].name!r}): "
+                                                     "each feed once (two names would fetch it twice)")
     if opml_path is not None:
         sources.extend(_opml_sources(doc, opml_path, sources, interval))
 
     v.update(r.read(Config, top, "", ("filters",)))
     v["outputs"] = _topics(r, top.get("outputs"), {s.name for s in sources}, v["output"].max_items)
     return Config(path=cfg_path.resolve(), site=site, sources=tuple(sources), **v)
+
+
+def _too_often(interval: float, minimum: float) -> str:
+    return (f"{_dur(interval)} is shorter than the minimum of {_dur(minimum)} between two fetches of a source "
+            "(set schedule.min_interval to allow it)")
+
+
+def _dur(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    return f"{seconds / 60:g}m" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g}s"
+
+
+def _same_feed(url: str) -> str:
+    """Two spellings of one feed URL (scheme and host case, a trailing default port)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path or '/'}?{parts.query}"
 
 
 def _site(r: _Reader, m: dict[str, Any]) -> Site:
@@ -541,48 +577,3 @@ def _source(r: _Reader, raw: Any, key: str, seen: dict[str, str], defaults: dict
     if (v["headers"] or v["auth"] or v["proxy"] or v["verify"] is not True) and not (url or "").startswith("http"):
         raise r.doc.error(key, f"source {name!r}: headers, auth, proxy and verify apply to http(s) feeds only")
     return Source(**v)
-
-
-def _topics(r: _Reader, raw: Any, names: set[str], default_max: int) -> tuple[Topic, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise r.doc.error("outputs", f"must be a list of feeds, not {_typename(raw)}")
-    topics: list[Topic] = []
-    seen: dict[str, str] = {}
-    defaults = {"max_items": default_max}
-    for i, t in enumerate(raw):
-        key = f"outputs[{i}]"
-        m = r.mapping(t, key, Topic)
-        path = (r.read(Topic, m, key, ("path",))["path"] or "").strip().strip("/")
-        if not _TOPIC_PATH_RE.match(path) or path.split("/")[0] in RESERVED_TOPIC_PATHS:
-            raise r.doc.error(f"{key}.path", f"{path!r}: use a relative directory name of letters, "
-                                             "digits, - and _ (not 'articles'); its feeds are written under it")
-        if path in seen:
-            raise r.doc.error(f"{key}.path", f"duplicate output path {path!r} (also {seen[path]})")
-        seen[path] = key
-        v = r.read(Topic, m, key, ("title", "sources"))
-        for j, n in enumerate(v["sources"]):
-            if n not in names:
-                raise r.doc.error(f"{key}.sources[{j}]", f"no source named {n!r}")
-        r.read(Topic, m, key, _later(Topic, "path", "title", "sources"), defaults, out=v)
-        v["description"] = v["description"] or v["title"]
-        topics.append(Topic(path=path, **v))
-    return tuple(topics)
-
-
-def _opml_sources(doc: _Doc, path: Path, yaml_sources: list[Source], interval: float) -> list[Source]:
-    """The feeds listed in ``sources_opml``, minus those the YAML already names (by name or URL):
-    the YAML entry wins. Errors in the OPML name the OPML file and line."""
-    from feedsvc.config.opml import read_opml  # its OpmlError is a ConfigError naming the OPML file
-
-    try:
-        entries = read_opml(path)
-    except FileNotFoundError:
-        raise doc.error("sources_opml", f"OPML file not found: {path}") from None
-    except OSError as exc:
-        raise doc.error("sources_opml", f"cannot read OPML file {path}: {exc.strerror or exc}") from None
-    names = {s.name for s in yaml_sources}
-    urls = {s.url for s in yaml_sources if s.url}
-    return [Source(name=e.name, url=e.url, interval=interval, title=e.title, from_opml=True)
-            for e in entries if e.name not in names and e.url not in urls]

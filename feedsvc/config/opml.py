@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.parsers import expat
@@ -37,6 +37,8 @@ class OpmlEntry:
     title: str | None            # the outline's title (or text)
     home: str | None             # htmlUrl, when given
     line: int                    # line of the outline in the file
+    categories: tuple[str, ...] = ()   # the folders it is filed in (outer first), and other folders
+                                       # of the same feed
 
 
 class _Refused(Exception):
@@ -62,8 +64,9 @@ def parse_opml(data: bytes, path: str) -> list[OpmlEntry]:
     """The feeds listed in an OPML document. Raises OpmlError naming ``path`` and the line."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    raw: list[tuple[dict[str, str], int]] = []
+    raw: list[tuple[dict[str, str], int, tuple[str, ...]]] = []
     stack: list[str] = []
+    folders: list[str | None] = []     # for each open <outline>: its folder name, or None
 
     def refuse_entity(name: str, *args: object) -> None:
         raise _Refused(f"entity declarations are not allowed in OPML (found {name!r})")
@@ -78,10 +81,14 @@ def parse_opml(data: bytes, path: str) -> list[OpmlEntry]:
         if tag == "outline":
             lowered = {k.lower(): v for k, v in attrs.items()}
             if "xmlurl" in lowered:
-                raw.append((lowered, parser.CurrentLineNumber))
+                raw.append((lowered, parser.CurrentLineNumber, tuple(f for f in folders if f)))
+                folders.append(None)
+            else:                          # a folder: its feeds are filed under its name
+                folders.append((lowered.get("title") or lowered.get("text") or "").strip() or None)
 
     def end(tag: str) -> None:
-        stack.pop()
+        if stack.pop() == "outline":
+            folders.pop()
 
     parser.EntityDeclHandler = refuse_entity
     parser.UnparsedEntityDeclHandler = refuse_entity
@@ -97,15 +104,17 @@ def parse_opml(data: bytes, path: str) -> list[OpmlEntry]:
                         path=path) from None
     entries: list[OpmlEntry] = []
     names: set[str] = set()
-    urls: set[str] = set()
-    for attrs, line in raw:
+    urls: dict[str, int] = {}
+    for attrs, line, filed in raw:
         url = (attrs.get("xmlurl") or "").strip()
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise OpmlError(f"xmlUrl must be an http(s) URL, not {url!r}", line=line, path=path)
-        if url in urls:
-            continue                       # the same feed filed in two folders
-        urls.add(url)
+        if url in urls:                    # the same feed filed in two folders: one source, both folders
+            first = entries[urls[url]]
+            entries[urls[url]] = replace(first, categories=tuple(dict.fromkeys(first.categories + filed)))
+            continue
+        urls[url] = len(entries)
         title = (attrs.get("title") or attrs.get("text") or "").strip() or None
         base = derive_name(title, url)
         name, n = base, 1
@@ -114,7 +123,8 @@ def parse_opml(data: bytes, path: str) -> list[OpmlEntry]:
             name = f"{base[:MAX_NAME - len(str(n)) - 1]}-{n}"
         names.add(name)
         entries.append(OpmlEntry(name=name, url=url, title=title,
-                                 home=(attrs.get("htmlurl") or "").strip() or None, line=line))
+                                 home=(attrs.get("htmlurl") or "").strip() or None, line=line,
+                                 categories=tuple(dict.fromkeys(filed))))
     return entries
 
 
@@ -128,9 +138,11 @@ def to_yaml(entries: list[OpmlEntry]) -> str:
     as ``sources_opml`` would."""
     rows = []
     for e in entries:
-        row: dict[str, str] = {"name": e.name, "url": e.url}
+        row: dict[str, object] = {"name": e.name, "url": e.url}
         if e.title:
             row["title"] = e.title
+        if e.categories:
+            row["categories"] = list(e.categories)
         rows.append(row)
     if not rows:
         return ""

@@ -36,6 +36,7 @@ KINDS = {
     "store_url": "sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (no password)",
     "feed_url": "an http(s) or file: URL",
     "path": "a path, relative to the config file's directory (~ expanded)",
+    "face": "a PNG, JPEG, GIF, WebP or AVIF file (a path like `path`; not a URL), at most 1 MiB",
     "str_list": "a list of non-empty strings (or one string), duplicates dropped",
     "rules": "a list of rules (field, pattern)",
     "section": "a mapping read as the dataclass `of` (or the default factory)",
@@ -60,6 +61,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # fetch.max_bytes
 
 FORMATS = ("atom", "rss", "json")    # the feed formats, in the order they are written
 FORMAT_FILES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
+ARCHIVE_PERIODS = ("off", "monthly", "weekly")   # output.archive
+FRONT_PAGES = ("summary", "full")    # output.front_page
+DEFAULT_NEW_SOURCE_ITEMS = 5         # new_source_items, and so every source's
 RULE_FIELDS = ("title", "content", "link", "author", "category")
 
 
@@ -82,6 +86,13 @@ class Output:
     formats: tuple[str, ...] = setting(FORMATS, kind="choices", choices=FORMATS, what="format",
                                        doc="feed formats written (index.html and sources.opml always)")
     page_items: int = setting(50, kind="int", doc="newest items shown on index.html")
+    archive: str = setting("off", kind="choice", choices=ARCHIVE_PERIODS, what="valid archive period",
+                           doc="RFC 5005 archive documents beside each feed: off, monthly or weekly")
+    templates: Path | None = setting(None, kind="path",
+                                     doc="a directory whose templates (index.html, article.html, _style.css, "
+                                         "feed.xsl) replace the packaged ones of the same name")
+    front_page: str = setting("summary", kind="choice", choices=FRONT_PAGES, what="front page style",
+                              doc="index.html shows a plain-text summary of each item, or its full post")
 
     @property
     def feed_files(self) -> tuple[str, ...]:
@@ -126,6 +137,23 @@ class Fetch:
 
 
 @dataclass(frozen=True, slots=True)
+class Health:
+    """When a source needs an operator's attention (see ``feedsvc status --problems``)."""
+    silent_after: float = setting(60 * 86400.0, kind="duration",
+                                  doc="seconds without a new item, fetches succeeding, before a source is 'silent'")
+    max_share: float = setting(0.3, kind="fraction", doc="a source with more of the combined feed's items is 'flooding'")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The operator's report, written with every publish when ``dir`` is set."""
+    dir: Path | None = setting(None, kind="path", doc="report.html, report.json and problems.xml (not public "
+                                                      "unless you point it into output.dir)")
+    url: str | None = setting(None, kind="url", doc="where report.dir is served, if it is (for problems.xml's "
+                                                     "self link); default: its file: URL")
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One filter rule: a regular expression searched in one field of an item."""
     field: str = setting(kind="choice", required=True, choices=RULE_FIELDS, what="field",
@@ -166,6 +194,11 @@ class Source:
     verify: bool | str = setting(True, kind="verify", doc="TLS verification: false, or a CA bundle path")
     public_url: str | None = setting(None, kind="url", doc="the feed URL to publish instead of url "
                                                            "(derived when url carries credentials)")
+    face: Path | None = setting(None, kind="face", doc="an image shown beside its posts and in the sources "
+                                                       "list, copied into output.dir/faces/ at publish")
+    new_source_items: int | None = setting(None, kind="int", min=0,
+                                           doc="items of its first fetch (or a bulk guid migration) that may "
+                                               "reach the front page; defaults to new_source_items")
     from_opml: bool = False          # listed in sources_opml, not in the YAML (not a YAML key)
 
     @property
@@ -225,8 +258,19 @@ class Config:
     store: str | None = setting(None, kind="store_url",
                                 doc="where items and state live (default: sqlite in state_dir; "
                                     "$FEEDSVC_STORE overrides)")
+    health: Health = setting(factory=Health, kind="section", doc="when a source needs attention")
+    report: Report = setting(factory=Report, kind="section", doc="the operator's report")
+    min_interval: float = setting(300.0, kind="duration", key="schedule.min_interval",
+                                  doc="no source is fetched more often than this (a typo must not hammer a server)")
     lease: float = setting(60.0, kind="duration", key="schedule.lease",
                            doc="seconds a worker holds a source it refreshes (renewed while it works)")
+    new_source_items: int = setting(DEFAULT_NEW_SOURCE_ITEMS, kind="int", min=0,
+                                    doc="items of a new source's first fetch that may reach the front page "
+                                        "(the rest are backlog: archived, not on the front page)")
+
+    def new_items(self, source: Source) -> int:
+        """How many items of ``source``'s first fetch may reach the combined feeds' front."""
+        return self.new_source_items if source.new_source_items is None else source.new_source_items
 
     @property
     def store_url(self) -> str:

@@ -20,13 +20,15 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
 
 
 def parse_duration(value: Any, allow_zero: bool = False) -> float:
-    """``"90s"`` → 90.0; ``"1h30m"`` → 5400.0; a bare number is seconds. Raises ValueError."""
+    """``"90s"`` → 90.0; ``"1h30m"`` → 5400.0. A bare number is refused: ``interval: 30`` meant 30
+    minutes as often as 30 seconds. Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 15m, 1h or 1d")
     if isinstance(value, (int, float)):
-        if value < 0 or (value == 0 and not allow_zero):
-            raise ValueError("must be positive")
-        return float(value)
+        if value == 0 and allow_zero:
+            return 0.0
+        n = f"{value:g}"
+        raise ValueError(f"{n} is a bare number: write the unit, e.g. {n}s or {n}m")
     if isinstance(value, str):
         m = _DURATION_RE.match(value)
         if m and any(m.groups()):
@@ -128,3 +130,9 @@ def redact(url: str) -> str:
     netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
     query = "&".join(q for q in parts.query.split("&") if not q.lower().startswith("password="))
     return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def typename(value: Any) -> str:
+    """How a YAML value's type reads in a message."""
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
+            dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)

@@ -177,6 +177,9 @@ class ItemWrite:
     first_seen: datetime | None = None
     own: bool = True             # the source carries the target itself (not as a copy)
     demoted: Demoted | None = None
+    redated: bool = False        # an update that moves the date the feed gives the item
+    rekeyed: bool = False        # an update under a new entry key (the source changed its guid)
+    backlog: bool = False        # NEW: held back from the front page (a new source's older items, items/backlog.py)
 
 
 def resolve(decisions: Sequence[Decision], snapshot: Snapshot, now: datetime, run: int) -> list[ItemWrite]:
@@ -208,8 +211,11 @@ def resolve(decisions: Sequence[Decision], snapshot: Snapshot, now: datetime, ru
             key = item.key
             if target.key and target.key != item.key and item.key in snapshot.own:
                 key = target.key           # the new key is another stored item's: keep the old one
+            redated = (item.published is not None and target.date is not None
+                       and target.date != target.first_seen and item.published != target.date)
             writes.append(ItemWrite(Action.UPDATE, replace(item, id=target.id or item.id, key=key),
-                                    target.ref, date=date, updated=updated))
+                                    target.ref, date=date, updated=updated, redated=redated,
+                                    rekeyed=bool(target.key) and key != target.key))
         elif d.action is Action.UNCHANGED:
             writes.append(ItemWrite(Action.UNCHANGED, item, target.ref, own=target.source == item.source))
         elif d.action is Action.DUPLICATE:

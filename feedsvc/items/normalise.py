@@ -63,6 +63,7 @@ class SourceContext:
     origin: Origin
     base_url: str                # feed URL (remote) or site URL (local)
     site_url: str                # where output.dir is served; local article pages hang off it
+    authors: tuple[Person, ...] = ()  # the feed's own author(s): an entry that names none has these
 
 
 def clean_text(value: str | None) -> str:
@@ -232,7 +233,7 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
     authors = tuple(Person(name=plain_text(p.name, True, MAX_NAME),
                            email=clean_text(p.email).strip() or None if p.email else None,
                            uri=absolute_url(p.uri, base) if p.uri else None)
-                    for p in raw.authors if plain_text(p.name, True))
+                    for p in (raw.authors or ctx.authors) if plain_text(p.name, True))
     categories: list[str] = []
     for c in raw.categories:
         t = plain_text(c, False, 100)
@@ -246,6 +247,7 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
                                         length=e.length if e.length and e.length > 0 else None))
     limit = now + FUTURE_SLACK
     published = _utc(raw.published)
+    future = published is not None and published > limit
     published = published if published and published <= limit else None
     updated = _utc(raw.updated)
     updated = updated if updated and updated <= limit else None
@@ -270,5 +272,5 @@ def normalise(raw: RawEntry, ctx: SourceContext, now: datetime, cleaners: Cleane
         canonical_link=canonical, dedup_keys=keys, authors=authors, published=published,
         updated=updated, summary=summary, content=content, categories=tuple(categories),
         enclosures=tuple(enclosures), origin=origin, page=raw.page,
-        content_hash=content_hash(fields),
+        content_hash=content_hash(fields), future_date=future,
     )

@@ -87,6 +87,7 @@ class Failed:
     message: str
     status: int | None = None    # the HTTP status, when there was one
     retry_after: float | None = None   # seconds, from the server's Retry-After
+    error_class: str | None = None     # items/health.classify
 
 
 Outcome = NotModified | Fetched | Scanned | Failed
@@ -114,8 +115,8 @@ def interval_reason(interval: float, state: SourceState) -> str:
     if effective_interval(interval, state) <= interval:
         return "configured"
     if (state.cache_seconds or 0) > (state.ttl_seconds or 0):
-        return f"the server's {state.cache_by or 'Cache-Control'}"
-    return "the feed's <ttl> / sy:updatePeriod"
+        return f"raised by the server's {state.cache_by or 'Cache-Control'}"
+    return "raised by the feed's <ttl> / sy:updatePeriod"
 
 
 def cache_hint(headers: dict[str, str], now: datetime) -> tuple[int, str] | None:
@@ -186,9 +187,12 @@ def decide_source(old: SourceState, outcome: Outcome, now: datetime, policy: Pol
         retry = now + timedelta(seconds=delay)
         return replace(state, last_error=outcome.message, failures=failures,
                        error_since=old.error_since or now, gone=gone, retry_after=retry,
-                       next_due=None if gone else retry)
+                       next_due=None if gone else retry, error_class=outcome.error_class)
     state = replace(state, last_success=now, last_error=None, error_since=None, failures=0,
-                    gone=False, retry_after=None)
+                    gone=False, retry_after=None, error_class=None)
+    if isinstance(outcome, (NotModified, Fetched)):     # an answer from the server
+        state = replace(state, fetches=old.fetches + 1,
+                        not_modified=old.not_modified + (1 if isinstance(outcome, NotModified) else 0))
     if isinstance(outcome, (NotModified, Fetched)):
         seconds, by = outcome.cache or (None, None)
         state = replace(state, cache_seconds=seconds, cache_by=by)

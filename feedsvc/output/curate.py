@@ -20,13 +20,15 @@ it to read no more of the store than needed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 
 from feedsvc.config import Config, Filters, Rule, Source, Topic
 from feedsvc.items.normalise import plain_text
 from feedsvc.model import Person, StoredItem
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def field_values(stored: StoredItem, field: str) -> list[str]:
@@ -69,34 +71,93 @@ def with_overrides(stored: StoredItem, source: Source | None) -> StoredItem:
     return replace(stored, item=item)
 
 
-def curate(items: Iterable[StoredItem], config: Config, now: datetime) -> list[StoredItem]:
-    """Overrides, filters and per-source limits applied to ``items`` (newest first, kept in order)."""
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """Why curation leaves a stored item out of the feeds (``trace``)."""
+    reason: str                  # "filters", "max_age", "max_items", "unsubscribed" or "repeat"
+    text: str                    # for people: which rule or limit, e.g. "it matches the drop rule …"
+    key: str | None = None       # the config key that decided: filters.drop[0], sources[2].max_items
+
+
+# the reasons counted as "hidden by curation" (status, refresh); "unsubscribed" and "repeat" are not
+CURATION_REASONS = ("filters", "max_items", "max_age")
+
+
+def _rule(r: Rule) -> str:
+    return f"{r.field} ~ {r.pattern.pattern!r}"
+
+
+def failing_rule(stored: StoredItem, sets: Sequence[tuple[str, str, Filters]]) -> Hidden | None:
+    """The first rule that hides ``stored`` (a ``keep`` rule it fails, else a ``drop`` rule it
+    matches) among ``sets`` of (config key, who, rules); None when it passes them all."""
+    for key, who, f in sets:
+        for j, r in enumerate(f.keep):
+            if not matches(r, stored):
+                return Hidden("filters", f"it does not match {who} keep rule {key}.keep[{j}] ({_rule(r)})",
+                              f"{key}.keep[{j}]")
+    for key, who, f in sets:
+        for j, r in enumerate(f.drop):
+            if matches(r, stored):
+                return Hidden("filters", f"it matches {who} drop rule {key}.drop[{j}] ({_rule(r)})",
+                              f"{key}.drop[{j}]")
+    return None
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g}d" if seconds >= 86400 else f"{seconds / 3600:g}h"
+
+
+def trace(items: Iterable[StoredItem], config: Config, now: datetime,
+          limits: bool = True) -> Iterator[tuple[StoredItem, Hidden | None]]:
+    """Each of ``items`` (newest first) as curation sees it: the item with its source's overrides,
+    and None when it is published, else why not. ``curate`` keeps the Nones; ``feedsvc publish
+    --explain``, ``status`` and ``refresh`` tell people about the rest."""
     sources = {s.name: s for s in config.sources}
+    index = {s.name: i for i, s in enumerate(config.sources)}
     counts: dict[str, int] = {}
     ids: set[str] = set()
-    out: list[StoredItem] = []
     for stored in items:
         if stored.item.id in ids:
             # two stored items under one published id are one story: the newest is shown, so no
             # feed repeats an id (store.apply no longer creates such pairs; a store written by
             # an earlier feedsvc may hold them)
+            yield stored, Hidden("repeat", "another stored item has the same published id; the newest is shown")
             continue
         src = sources.get(stored.item.source)     # None: a source since removed from the config
         if src is None and not any(name in sources for name in stored.also_in):
-            continue                              # unsubscribed: hidden (kept; re-adding shows it)
+            # unsubscribed: hidden (kept; re-adding shows it)
+            yield stored, Hidden("unsubscribed", f"its source {stored.item.source!r} is not in the config "
+                                                 "(putting it back publishes it again)")
+            continue
         stored = with_overrides(stored, src)
-        if not passes(stored, config.filters, src.filters if src else Filters()):
+        own = src.filters if src else Filters()
+        if not passes(stored, config.filters, own):
+            key = f"sources[{index[src.name]}]" if src else ""
+            yield stored, (failing_rule(stored, (("filters", "the global", config.filters),
+                                                 (key, f"{src.name}'s" if src else "", own)))
+                           or Hidden("filters", "it does not pass the filters"))
             continue
-        if src is not None and src.max_age and stored.date < now - timedelta(seconds=src.max_age):
+        if limits and src is not None and src.max_age and stored.date < now - timedelta(seconds=src.max_age):
+            yield stored, Hidden("max_age", f"it is older than {src.name}'s max_age ({_days(src.max_age)})",
+                                 f"sources[{index[src.name]}].max_age")
             continue
-        if src is not None and src.max_items:
+        if limits and src is not None and src.max_items:
             n = counts.get(src.name, 0)
             if n >= src.max_items:
+                yield stored, Hidden("max_items", f"{src.name} already has {n} newer item{'s' if n != 1 else ''} "
+                                                  f"in the feeds (max_items: {src.max_items})",
+                                 f"sources[{index[src.name]}].max_items")
                 continue
             counts[src.name] = n + 1
         ids.add(stored.item.id)
-        out.append(stored)
-    return out
+        yield stored, None
+
+
+def curate(items: Iterable[StoredItem], config: Config, now: datetime, limits: bool = True) -> list[StoredItem]:
+    """Overrides, filters and per-source limits applied to ``items`` (newest first, kept in order).
+    ``limits=False`` (an archive period: every published item of it): without ``max_age`` and
+    ``max_items``, which keep the subscription documents short and would change with time."""
+    return [stored for stored, hidden in trace(items, config, now, limits) if hidden is None]
 
 
 def selects(topic: Topic, stored: StoredItem) -> bool:
@@ -116,32 +177,59 @@ class Curated:
     """What gets published: the combined feed's items and each topic feed's, newest first."""
     combined: list[StoredItem]
     topics: dict[str, list[StoredItem]]   # topic path → its items
+    hidden: tuple[tuple[StoredItem, Hidden], ...] = ()   # items read that curation hides, and why
+    latest: dict[str, datetime] = field(default_factory=dict)   # source → its newest published item's date
+    read: int = 0                # how many stored items the selection was chosen from
 
     def full(self, config: Config) -> bool:
         return (len(self.combined) >= config.output.max_items
                 and all(len(self.topics.get(t.path, ())) >= t.max_items for t in config.outputs))
 
+    def hidden_by_source(self) -> dict[str, dict[str, int]]:
+        """Per source, how many of the items read curation hides: by filters, max_items, max_age."""
+        out: dict[str, dict[str, int]] = {}
+        seen: set[tuple[str, str]] = set()
+        for stored, why in self.hidden:
+            mark = (stored.item.source, stored.item.id)
+            if why.reason in CURATION_REASONS and mark not in seen:   # a pinned item is read twice
+                seen.add(mark)
+                by = out.setdefault(stored.item.source, {})
+                by[why.reason] = by.get(why.reason, 0) + 1
+        return out
+
 
 def select(items: Sequence[StoredItem], config: Config, now: datetime) -> Curated:
     """The published selection from ``items`` (newest first)."""
-    pool = curate(items, config, now)
+    pool: list[StoredItem] = []
+    hidden: list[tuple[StoredItem, Hidden]] = []
+    latest: dict[str, datetime] = {}
+    for stored, why in trace(items, config, now):
+        if why is None:
+            pool.append(stored)
+            if stored.date > latest.get(stored.item.source, EPOCH):
+                latest[stored.item.source] = stored.date
+        else:
+            hidden.append((stored, why))
     topics = {}
     for t in config.outputs:
         topics[t.path] = [s for s in pool if selects(t, s)][:t.max_items]
-    return Curated(combined=pool[:config.output.max_items], topics=topics)
+    return Curated(combined=pool[:config.output.max_items], topics=topics, hidden=tuple(hidden),
+                   latest=latest, read=len(items))
 
 
-def gather(newest: Callable[[int], list[StoredItem]], config: Config, now: datetime) -> Curated:
+def gather(newest: Callable[[int], list[StoredItem]], config: Config, now: datetime,
+           pinned: Sequence[StoredItem] = ()) -> Curated:
     """The published selection, reading the store through ``newest(limit)`` (the newest ``limit``
-    stored items) no further than needed: without curation ``output.max_items`` (more only when
-    items of sources removed from the config are in the way); with it, a growing prefix until
-    every feed is full or the store is exhausted."""
+    stored items a front page may show) no further than needed: without curation
+    ``output.max_items`` (more only when items of sources removed from the config are in the way);
+    with it, a growing prefix until every feed is full or the store is exhausted. ``pinned``
+    items (``feedsvc items pin``) come first, newest first, in every feed that selects them."""
     limit = max([config.output.max_items, *(t.max_items for t in config.outputs)])
     if config.curated:
         limit *= 2
     while True:
         items = newest(limit)
-        result = select(items, config, now)
+        result = select([*pinned, *items], config, now)
         if len(items) < limit or result.full(config):
             return result
         limit *= 4

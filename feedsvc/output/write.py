@@ -77,14 +77,15 @@ def _write_order(rel: str) -> tuple[int, str]:
 
 def write_all(out_dir: Path, files: dict[str, bytes], previous: Iterable[str] = ()) -> list[str]:
     """Write what changed; remove article pages and own files no longer produced, and the feeds
-    of ``previous`` (the files the last publish wrote) that are gone from the config (a topic
-    feed removed from ``outputs:``, a format switched off). Returns the written (or removed) paths."""
+    and faces of ``previous`` (the files the last publish wrote) that are gone from the config (a
+    topic feed removed from ``outputs:``, a format switched off, a source's ``face:``). Returns the written (or removed) paths."""
     written = []
     for rel in sorted(files, key=_write_order):
         if write_if_changed(out_dir / rel, files[rel]):
             written.append(rel)
     stale = [out_dir / name for name in OWN_FILES if name not in files]
     stale.extend(out_dir / rel for rel in previous if is_feed_file(rel) and "/" in rel)
+    stale.extend(out_dir / rel for rel in previous if rel.startswith("faces/"))   # a face no longer configured
     pages_dir = out_dir / "articles"
     if pages_dir.is_dir():
         for dirpath, _dirs, names in os.walk(pages_dir):

@@ -42,6 +42,7 @@ def build_feed(feed: Any, entries: Sequence[Any], url: str, content: bytes, vers
         entries=raw,
         warning=warning,
         ttl_seconds=_ttl(feed),
+        authors=_persons(feed),
     )
 
 

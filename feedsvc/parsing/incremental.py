@@ -108,7 +108,8 @@ def _context(job: ParseJob, parsed: ParsedFeed) -> SourceContext:
     base = job.url
     if not job.url.startswith(("http:", "https:")):   # a file: feed resolves against its own home page
         base = parsed.link or job.site_url
-    return SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url)
+    return SourceContext(name=job.source, origin=origin, base_url=base, site_url=job.site_url,
+                         authors=parsed.authors)
 
 
 def _parse_new_entries(job: ParseJob, shape: Outline) -> ParseOutput | None:

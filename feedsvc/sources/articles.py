@@ -318,13 +318,15 @@ def _markdown(text: str, warnings: list[str]) -> tuple[dict[str, Any], str, str]
 
     meta, body = _front_matter(text, warnings)
     title = str(meta.get("title") or "").strip()
-    if not title:
-        m = re.match(r"\s*#\s+(.+?)\s*#*\s*(\n|$)", body)
-        if m:
-            title = m.group(1)
-            body = body[m.end():]
+    m = re.match(r"\s*#\s+(.+?)\s*#*\s*(\n|$)", body)
+    if m and (not title or " ".join(m.group(1).split()).casefold() == " ".join(title.split()).casefold()):
+        title = title or m.group(1)        # the heading is the title: the page shows it once, as its h1
+        body = body[m.end():]
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-    return meta, md.render(body).strip(), title
+    html = md.render(body).strip()
+    if title and "<h1" in html:            # the page's one h1 is the title: the body's headings move down
+        html = re.sub(r"<(/?)h([1-5])\b", lambda h: f"<{h.group(1)}h{int(h.group(2)) + 1}", html)
+    return meta, html, title
 
 
 def _html(text: str) -> tuple[dict[str, Any], str, str]:

@@ -202,7 +202,7 @@ class HttpFetcher:
             retry = _retry_after(hdrs.get("retry-after"), self.clock()) if resp.status_code in (429, 503) else None
             reason = resp.reason or ""
             raise FetchError(source, f"HTTP {resp.status_code} {reason}".strip(), url,
-                             status=resp.status_code, retry_after=retry)
+                             status=resp.status_code, retry_after=retry, body=_head(resp))
         body = self._read_body(source, url, resp, hdrs, deadline)
         return FetchResult(url=final, not_modified=False, content=body, headers=hdrs, status=200,
                            etag=hdrs.get("etag"), last_modified=hdrs.get("last-modified"),
@@ -300,6 +300,14 @@ def _release(resp: requests.Response) -> None:
     except Exception:  # noqa: BLE001 - a broken connection is simply not reused
         pass
     resp.close()
+
+
+def _head(resp: requests.Response, limit: int = 16384) -> bytes | None:
+    """The start of an error page (a bot-protection challenge says so in it), bounded."""
+    try:
+        return bytes(resp.raw.read(limit, decode_content=True) or b"")[:limit]
+    except Exception:  # noqa: BLE001 - only a hint for the health report
+        return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -14,6 +14,8 @@ from feedsvc.storage.protocol import (
     Counts,
     FileChanges,
     FileRecord,
+    Listed,
+    Moderation,
     PublishRecord,
     SourceTransaction,
     SourceUpdate,
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
         """Never runs: mypy checks here that both stores implement the ``Storage`` protocol."""
         return sqlite, memory
 
-__all__ = ["Claim", "Counts", "FileChanges", "FileRecord", "PublishRecord", "SourceTransaction", "SourceUpdate",
-           "Storage", "Worker", "WorkerInfo", "open_storage", "open_url", "store_path"]
+__all__ = ["Claim", "Counts", "FileChanges", "FileRecord", "Listed", "Moderation", "PublishRecord", "SourceTransaction",
+           "SourceUpdate", "Storage", "Worker", "WorkerInfo", "open_storage", "open_url", "store_path"]
 
 
 def store_path(state_dir: Path) -> Path:

@@ -20,7 +20,7 @@ TABLES: dict[str, Sequence[str]] = {
     "meta": ("k", "v"),
     "source": tuple(STATE_FIELDS),
     "item": ("pk", "source", "key", "id", "data", "content_hash", "date", "updated", "first_seen", "run",
-             "present", "link", "page"),
+             "present", "link", "page", "backlog", "rev"),
     "alias": ("source", "key", "item_pk", "link"),
     "dkey": ("dkey", "item_pk"),
     "seen": ("source", "fp", "key", "dkeys"),
@@ -28,6 +28,8 @@ TABLES: dict[str, Sequence[str]] = {
     "file": ("source", "relpath", "size", "mtime_ns", "key"),
     "publish": ("id", "fingerprint", "selection", "files", "items", "at"),
     "host": ("grp", "next_start", "paused_until", "reason"),
+    "moderation": ("item_pk", "hidden", "actor", "at", "reason", "pinned_until", "pinned_by", "pinned_at"),
+    "archive": ("path", "digest"),
 }
 BATCH = 1000
 

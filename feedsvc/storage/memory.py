@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,7 +16,17 @@ from typing import Any
 from feedsvc.errors import LeaseLost, LockTimeout
 from feedsvc.items.decide import Action, ItemRef, Known, Snapshot
 from feedsvc.model import Copy, Item, Seen, SourceState, StoredItem
-from feedsvc.storage.protocol import Claim, Counts, FileRecord, PublishRecord, SourceUpdate, Worker, WorkerInfo
+from feedsvc.storage.protocol import (
+    Claim,
+    Counts,
+    FileRecord,
+    Listed,
+    Moderation,
+    PublishRecord,
+    SourceUpdate,
+    Worker,
+    WorkerInfo,
+)
 
 
 @dataclass
@@ -29,6 +39,8 @@ class _Row:
     first_seen: datetime
     run: int
     present: bool = True
+    backlog: bool = False        # held back from the front page
+    rev: int = 0                 # the generation of its last change
 
 
 class MemoryStorage:
@@ -53,6 +65,8 @@ class MemoryStorage:
         self._pauses: dict[str, tuple[datetime, str | None]] = {}
         self._starts: dict[str, float] = {}
         self._publisher = threading.Lock()
+        self._mods: dict[int, Moderation] = {}
+        self._archives: dict[str, str] = {}
 
     # ---- source state ----------------------------------------------------------------------
 
@@ -179,11 +193,12 @@ class MemoryStorage:
     def _copy(self) -> tuple[Any, ...]:
         return ({k: replace(v) for k, v in self._rows.items()}, dict(self._own), dict(self._alias),
                 dict(self._dkeys), dict(self._states), {k: dict(v) for k, v in self._seen.items()},
-                {k: dict(v) for k, v in self._files.items()}, set(self._purge_due), self._next, self._generation)
+                {k: dict(v) for k, v in self._files.items()}, set(self._purge_due), self._next, self._generation,
+                dict(self._mods))
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
         (self._rows, self._own, self._alias, self._dkeys, self._states, self._seen, self._files,
-         self._purge_due, self._next, self._generation) = saved
+         self._purge_due, self._next, self._generation, self._mods) = saved
 
     def next_run(self) -> int:
         with self._lock:
@@ -202,9 +217,94 @@ class MemoryStorage:
     def _sorted(self, refs: Sequence[int]) -> list[int]:
         return sorted(refs, key=lambda ref: (-self._rows[ref].date.timestamp(), self._rows[ref].item.id))
 
+    def _hidden(self, ref: int) -> bool:
+        mod = self._mods.get(ref)
+        return mod is not None and mod.hidden
+
     def newest(self, limit: int) -> list[StoredItem]:
         with self._lock:
-            return self._stored(self._sorted(list(self._rows))[:limit])
+            return self._stored(self._sorted([k for k, r in self._rows.items()
+                                              if not r.backlog and not self._hidden(k)])[:limit])
+
+    def pinned(self, now: datetime) -> list[StoredItem]:
+        with self._lock:
+            return self._stored(self._sorted([k for k, m in self._mods.items() if k in self._rows and not m.hidden
+                                              and m.pinned_until is not None and m.pinned_until > now]))
+
+    def archive_span(self) -> tuple[datetime, datetime] | None:
+        with self._lock:
+            dates = [r.date for k, r in self._rows.items() if not self._hidden(k)]
+            return (min(dates), max(dates)) if dates else None
+
+    def archive_digests(self, spans: Sequence[tuple[datetime, datetime]]) -> list[tuple[int, int, int]]:
+        with self._lock:
+            out = []
+            for a, b in spans:
+                refs = [k for k, r in self._rows.items() if a <= r.date < b and not self._hidden(k)]
+                out.append((len(refs), sum(refs), max((self._rows[k].rev for k in refs), default=0)))
+            return out
+
+    def between(self, start: datetime, end: datetime) -> list[StoredItem]:
+        with self._lock:
+            return self._stored(self._sorted([k for k, r in self._rows.items()
+                                              if start <= r.date < end and not self._hidden(k)]))
+
+    def backlog(self) -> dict[str, int]:
+        with self._lock:
+            out: dict[str, int] = {}
+            for k, r in self._rows.items():
+                if r.backlog and not self._hidden(k):
+                    out[r.source] = out.get(r.source, 0) + 1
+            return out
+
+    def listing(self, source: str | None = None, hidden: bool = False) -> list[Listed]:
+        with self._lock:
+            return self._listed(self._sorted([k for k, r in self._rows.items() if self._hidden(k) == hidden
+                                              and (source is None or r.source == source)]))
+
+    def find(self, ids: Sequence[str], links: Sequence[str], keys: Sequence[str]) -> list[Listed]:
+        with self._lock:
+            refs = {k for k, r in self._rows.items() if r.item.id in ids or (r.item.link and r.item.link in links)}
+            refs |= {t for (_s, _k), (t, link) in self._alias.items() if link and link in links}
+            refs |= {self._dkeys[k] for k in keys if k in self._dkeys}
+            return self._listed(self._sorted(list(refs)))
+
+    def _listed(self, refs: Sequence[int]) -> list[Listed]:
+        return [Listed(ref=ItemRef(ref), stored=s, backlog=self._rows[ref].backlog, moderation=self._mods.get(ref))
+                for ref, s in zip(refs, self._stored(refs))]
+
+    def moderate(self, ref: ItemRef, action: str, actor: str, at: datetime, reason: str | None = None,
+                 until: datetime | None = None) -> bool:
+        if action not in ("hide", "unhide", "pin", "unpin"):
+            raise ValueError(f"unknown moderation action {action!r}")
+        with self._lock:
+            if ref not in self._rows:
+                return False
+            mod = self._mods.get(ref, Moderation())
+            if action in ("hide", "unhide"):
+                mod = replace(mod, hidden=action == "hide", actor=actor, at=at, reason=reason)
+            else:
+                pin = until if action == "pin" else None
+                mod = replace(mod, pinned_until=pin, pinned_by=actor if pin else None, pinned_at=at if pin else None)
+            self._mods[ref] = mod
+            self._bump([ref] if action in ("hide", "unhide") else [])
+            return True
+
+    def _bump(self, touched: Sequence[int]) -> None:
+        self._generation += 1
+        for ref in touched:
+            if ref in self._rows:
+                self._rows[ref].rev = self._generation
+
+    def archives(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._archives)
+
+    def record_archives(self, written: Mapping[str, str], removed: Sequence[str]) -> None:
+        with self._lock:
+            self._archives.update(written)
+            for path in removed:
+                self._archives.pop(path, None)
 
     def items_of(self, source: str) -> list[StoredItem]:
         with self._lock:
@@ -214,7 +314,8 @@ class MemoryStorage:
         with self._lock:
             wanted = set(sources)
             return self._stored(self._sorted([k for k, r in self._rows.items()
-                                              if r.source in wanted and r.item.page is not None]))
+                                              if r.source in wanted and r.item.page is not None
+                                              and not self._hidden(k)]))
 
     def _stored(self, refs: Sequence[int]) -> list[StoredItem]:
         out = []
@@ -259,6 +360,7 @@ class MemoryStorage:
 
     def _delete(self, ref: int) -> None:
         r = self._rows.pop(ref)
+        self._mods.pop(ref, None)
         self._own.pop((r.source, r.key), None)
         for alias in [a for a, (t, _) in self._alias.items() if t == ref]:
             del self._alias[alias]
@@ -284,6 +386,9 @@ class MemoryStorage:
             self._publish = record
 
     def release_idle(self) -> None:
+        pass
+
+    def ping(self) -> None:
         pass
 
     def close(self) -> None:
@@ -326,13 +431,16 @@ class _Transaction:
         counts = {"new": 0, "updated": 0, "unchanged": len(update.kept), "duplicates": 0}
         carried = {int(r) for r, own in update.kept if own}
         changed = False
+        touched: list[int] = []
         for w in update.writes:
             item = w.item
             if w.action is Action.NEW:
                 assert w.date and w.updated and w.first_seen
                 ref = s._next
                 s._next += 1
-                s._rows[ref] = _Row(source, item.key, item, w.date, w.updated, w.first_seen, update.run)
+                s._rows[ref] = _Row(source, item.key, item, w.date, w.updated, w.first_seen, update.run,
+                                    backlog=w.backlog)
+                touched.append(ref)
                 s._own[(source, item.key)] = ref
                 self._add_keys(ref, item.dedup_keys)
                 counts["new"] += 1
@@ -349,6 +457,7 @@ class _Transaction:
                 self._add_keys(w.target, item.dedup_keys)
                 counts["updated"] += 1
                 carried.add(w.target)
+                touched.append(w.target)
                 changed = True
             elif w.action is Action.UNCHANGED:
                 counts["unchanged"] += 1
@@ -359,6 +468,7 @@ class _Transaction:
                 s._alias[(source, item.key)] = (w.target, item.link)
                 self._add_keys(w.target, item.dedup_keys)
                 counts["duplicates"] += 1
+                touched.append(w.target)
                 changed = True
             elif w.action is Action.TAKEOVER:
                 assert w.target is not None and w.date and w.updated and w.demoted
@@ -372,6 +482,7 @@ class _Transaction:
                 self._add_keys(w.target, item.dedup_keys)
                 counts["new"] += 1
                 carried.add(w.target)
+                touched.append(w.target)
                 changed = True
         if update.present:
             for ref, r in s._rows.items():
@@ -380,7 +491,7 @@ class _Transaction:
         if update.writes:
             s._purge_due.add(source)
         if changed:
-            s._generation += 1
+            s._bump(touched)
         if update.seen is not None:
             s._seen[source] = dict(update.seen)
         if update.files is not None:
@@ -396,14 +507,18 @@ class _Transaction:
 
     def remove(self, keys: Sequence[str]) -> int:
         s, removed = self.s, 0
+        touched: list[int] = []
         for key in keys:
             ref = s._own.get((self.source, key))
             if ref is not None:
                 s._delete(ref)
                 removed += 1
-            s._alias.pop((self.source, key), None)
+            alias = s._alias.pop((self.source, key), None)
+            if alias is not None:
+                touched.append(alias[0])
+        if removed or touched:
+            s._bump(touched)
         if removed:
-            s._generation += 1
             s._purge_due.add(self.source)
         return removed
 

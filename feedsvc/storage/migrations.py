@@ -19,7 +19,10 @@ Schema 3 → 4: ``source.cache_seconds``, ``cache_by`` and the ``host`` table.
 
 Schema 4 → 5: the health counters of each source (``last_new_at``, ``fetches``, ``not_modified``,
 ``stale_200``, ``items_seen``, ``undated``, ``future_dated``, ``redated``, ``churn``,
-``error_class``).
+``error_class``); how its items are ordered (``first_seen_order``); an item held back from the
+front page as a new source's backlog (``item.backlog``) and the generation of its last change
+(``item.rev``); the ``moderation`` and ``archive`` tables (created by the schema
+itself).
 """
 
 from __future__ import annotations
@@ -54,9 +57,14 @@ def _to_5(db: sqlite3.Connection) -> None:
                       ("not_modified", "INTEGER NOT NULL DEFAULT 0"), ("stale_200", "INTEGER NOT NULL DEFAULT 0"),
                       ("items_seen", "INTEGER NOT NULL DEFAULT 0"), ("undated", "INTEGER NOT NULL DEFAULT 0"),
                       ("future_dated", "INTEGER NOT NULL DEFAULT 0"), ("redated", "INTEGER NOT NULL DEFAULT 0"),
-                      ("churn", "TEXT"), ("error_class", "TEXT")):
+                      ("churn", "TEXT"), ("error_class", "TEXT"), ("first_seen_order", "TEXT")):
         if col not in cols:
             db.execute(f"ALTER TABLE source ADD COLUMN {col} {kind}")
+    # issue 19: a new source's backlog, and the change an archive period's digest follows
+    cols = _columns(db, "item")
+    for col, kind in (("backlog", "INTEGER NOT NULL DEFAULT 0"), ("rev", "INTEGER NOT NULL DEFAULT 0")):
+        if col not in cols:
+            db.execute(f"ALTER TABLE item ADD COLUMN {col} {kind}")
 
 
 def _to_4(db: sqlite3.Connection) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from feedsvc.config.values import redact
 from feedsvc.errors import LockTimeout, StoreError
 from feedsvc.storage.rows import Conn, Dialect
-from feedsvc.storage.sql import SCHEMA_VERSION, SqlStorage
+from feedsvc.storage.sql import SqlStorage
+from feedsvc.storage.version import SCHEMA_VERSION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS source (
     last_new_at DOUBLE PRECISION, fetches INTEGER NOT NULL DEFAULT 0, not_modified INTEGER NOT NULL DEFAULT 0,
     stale_200 INTEGER NOT NULL DEFAULT 0, items_seen INTEGER NOT NULL DEFAULT 0,
     undated INTEGER NOT NULL DEFAULT 0, future_dated INTEGER NOT NULL DEFAULT 0,
-    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT
+    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT, first_seen_order TEXT
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
 CREATE INDEX IF NOT EXISTS source_due ON source (next_due);
@@ -41,11 +42,13 @@ CREATE TABLE IF NOT EXISTS item (
     pk BIGSERIAL PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
     data TEXT NOT NULL, content_hash TEXT NOT NULL, date DOUBLE PRECISION NOT NULL,
     updated DOUBLE PRECISION NOT NULL, first_seen DOUBLE PRECISION NOT NULL, run BIGINT NOT NULL,
-    present INTEGER NOT NULL DEFAULT 1, link TEXT, page TEXT,
+    present INTEGER NOT NULL DEFAULT 1, link TEXT, page TEXT, backlog INTEGER NOT NULL DEFAULT 0,
+    rev BIGINT NOT NULL DEFAULT 0,
     UNIQUE (source, key)
 );
 CREATE INDEX IF NOT EXISTS item_order ON item (date DESC, id);
 CREATE INDEX IF NOT EXISTS item_gone ON item (present, date);
+CREATE INDEX IF NOT EXISTS item_archive ON item (date, rev, pk);
 CREATE TABLE IF NOT EXISTS alias (
     source TEXT NOT NULL, key TEXT NOT NULL,
     item_pk BIGINT NOT NULL REFERENCES item (pk) ON DELETE CASCADE, link TEXT,
@@ -75,7 +78,13 @@ CREATE TABLE IF NOT EXISTS host (
 CREATE TABLE IF NOT EXISTS worker (
     id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started DOUBLE PRECISION NOT NULL,
     heartbeat DOUBLE PRECISION NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS moderation (
+    item_pk BIGINT PRIMARY KEY REFERENCES item (pk) ON DELETE CASCADE, hidden INTEGER NOT NULL DEFAULT 0,
+    actor TEXT, at DOUBLE PRECISION, reason TEXT, pinned_until DOUBLE PRECISION, pinned_by TEXT,
+    pinned_at DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS archive (path TEXT PRIMARY KEY, digest TEXT NOT NULL)
 """
 
 # advisory lock keys (one 64-bit space per database): "feedsvc" in ASCII, plus the purpose
@@ -155,6 +164,15 @@ class PostgresStorage(SqlStorage):
             raise
         finally:
             conn.execute(f"SELECT pg_advisory_unlock({SCHEMA_KEY})")
+
+    def ping(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("SELECT 1").fetchone()
+        except self._psycopg.Error as exc:
+            raise self._wrap(exc, "does not answer") from exc
+        finally:
+            conn.close()
 
     @contextmanager
     def publisher(self, timeout: float) -> Iterator[None]:

@@ -71,6 +71,27 @@ class PublishRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Moderation:
+    """What an operator decided about one stored item (``feedsvc items``), and who, when, why."""
+    hidden: bool = False         # left out of every output (the story: every copy of it)
+    actor: str | None = None     # who hid it (or last unhid it): the OS user
+    at: datetime | None = None   # when
+    reason: str | None = None    # why, as they said it
+    pinned_until: datetime | None = None   # kept at the top of the feeds until then
+    pinned_by: str | None = None
+    pinned_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A stored item as ``feedsvc items`` shows it."""
+    ref: ItemRef                 # the store's handle on it, for ``moderate``
+    stored: StoredItem
+    backlog: bool = False        # held back from the front page: an older item of a new source
+    moderation: Moderation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Worker:
     """A process refreshing sources: its leases carry ``id``."""
     id: str                      # host:pid:random, unique per process start
@@ -208,7 +229,55 @@ class Storage(Protocol):
     # ---- items, for publishing and status ---------------------------------------------------
 
     def newest(self, limit: int) -> list[StoredItem]:
-        """The newest ``limit`` items, newest first, ties broken by id."""
+        """The newest ``limit`` items a front page may show (neither hidden nor a new source's
+        backlog), newest first, ties broken by id."""
+        ...
+
+    def pinned(self, now: datetime) -> list[StoredItem]:
+        """The items pinned until after ``now`` and not hidden, newest first."""
+        ...
+
+    def archive_span(self) -> tuple[datetime, datetime] | None:
+        """The dates of the oldest and the newest item not hidden (backlog included); None: none."""
+        ...
+
+    def archive_digests(self, spans: Sequence[tuple[datetime, datetime]]) -> list[tuple[int, int, int]]:
+        """For each span (from, before): the items not hidden dated in it (backlog included), as
+        (how many, the sum of their handles, the newest generation of a change to one of them or
+        to its copies, or to its moderation): what an archive period's digest is made of."""
+        ...
+
+    def between(self, start: datetime, end: datetime) -> list[StoredItem]:
+        """The items not hidden (backlog included) dated from ``start`` to before ``end``, newest
+        first, ties broken by id: one archive period."""
+        ...
+
+    def listing(self, source: str | None = None, hidden: bool = False) -> list[Listed]:
+        """The stored items (of ``source``, or all) that are not hidden, newest first; with
+        ``hidden``, the hidden ones instead."""
+        ...
+
+    def find(self, ids: Sequence[str], links: Sequence[str], keys: Sequence[str]) -> list[Listed]:
+        """The stories with one of these published ids, own or copies' links, or match keys."""
+        ...
+
+    def moderate(self, ref: ItemRef, action: str, actor: str, at: datetime, reason: str | None = None,
+                 until: datetime | None = None) -> bool:
+        """Record an operator's ``action`` on a story: "hide", "unhide", "pin" (``until``) or
+        "unpin", with who, when and why; the story's row follows it through updates, guid changes,
+        takeovers and copies. False when the item is gone."""
+        ...
+
+    def backlog(self) -> dict[str, int]:
+        """Per source, how many of its items are held back from the front page."""
+        ...
+
+    def archives(self) -> dict[str, str]:
+        """The archive documents the last publishes wrote: path (under output.dir) → digest."""
+        ...
+
+    def record_archives(self, written: Mapping[str, str], removed: Sequence[str]) -> None:
+        """Remember the digests of archive documents written, forget those removed."""
         ...
 
     def items_of(self, source: str) -> list[StoredItem]:
@@ -251,6 +320,10 @@ class Storage(Protocol):
         ...
 
     # ---- lifecycle -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Answer a query on a connection of its own (a health check); ``StoreError`` if it cannot."""
+        ...
 
     def release_idle(self) -> None:
         """Let go of what threads that have ended held (their connections)."""

@@ -16,6 +16,7 @@ Tables (DDL in each backend's module)
   publish  what the last publish rendered (one row)
   worker   the workers of a shared store and their last heartbeat
   meta     schema version, the refresh-run counter, the item generation, the purge limit
+  moderation, archive   operators' decisions on stories, archive documents' digests (sql_curation.py)
 
 A source's refresh is one transaction (``write``) that first takes the store's writer lock
 (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory lock), so a source's
@@ -54,13 +55,13 @@ from feedsvc.storage.rows import (
     state_row,
     ts,
 )
+from feedsvc.storage.sql_curation import FRONT, VISIBLE, CurationSql
 from feedsvc.storage.sql_tx import Db, Transaction, bump
 
-SCHEMA_VERSION = 5
 
-class SqlStorage:
+class SqlStorage(CurationSql):
     """The statements; a backend subclass opens connections (``_connect``), creates the schema
-    and holds the publisher lock."""
+    and holds the publisher lock. Curation, moderation and archives: sql_curation.py."""
 
     dialect: Dialect
     readonly: bool = False
@@ -325,7 +326,8 @@ class SqlStorage:
         return int(self._read("SELECT COUNT(*) FROM item WHERE source = ?", (source,))[0][0])
 
     def newest(self, limit: int) -> list[StoredItem]:
-        return self._stored(self._read(f"SELECT {ITEM_COLS} FROM item ORDER BY date DESC, id LIMIT ?", (limit,)))
+        return self._stored(self._read(f"SELECT {ITEM_COLS} FROM item WHERE {FRONT} ORDER BY date DESC, id LIMIT ?",
+                                       (limit,)))
 
     def items_of(self, source: str) -> list[StoredItem]:
         return self._stored(self._read(
@@ -336,7 +338,7 @@ class SqlStorage:
             return []
         return self._stored(self._read(
             f"SELECT {ITEM_COLS} FROM item WHERE source IN ({marks(len(sources))}) AND page IS NOT NULL "
-            "ORDER BY date DESC, id", list(sources)))
+            f"AND {VISIBLE} ORDER BY date DESC, id", list(sources)))
 
     def _stored(self, rows: Sequence[Sequence[Any]]) -> list[StoredItem]:
         also: dict[int, dict[str, str | None]] = {}

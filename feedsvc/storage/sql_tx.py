@@ -35,9 +35,14 @@ class Db:
             self.conn.cursor().executemany(self.d.q(sql), rows)
 
 
-def bump(db: Db) -> None:
-    db.run("INSERT INTO meta (k, v) VALUES ('generation', '1') "
-           "ON CONFLICT (k) DO UPDATE SET v = CAST(CAST(meta.v AS INTEGER) + 1 AS TEXT)")
+def bump(db: Db, touched: Sequence[int] = ()) -> int:
+    """Move the store's generation on (the stored items changed) and stamp the ``touched`` items'
+    rows with it (``item.rev``: an archive period's digest follows its items' changes)."""
+    (gen,) = db.one("INSERT INTO meta (k, v) VALUES ('generation', '1') "
+                    "ON CONFLICT (k) DO UPDATE SET v = CAST(CAST(meta.v AS INTEGER) + 1 AS TEXT) RETURNING v")
+    for chunk in chunks(sorted(set(touched))):
+        db.run(f"UPDATE item SET rev = ? WHERE pk IN ({marks(len(chunk))})", [int(gen), *chunk])
+    return int(gen)
 
 
 class Transaction:
@@ -80,11 +85,14 @@ class Transaction:
 
     def remove(self, keys: Sequence[str]) -> int:
         removed = 0
+        touched: list[int] = []
         for key in keys:
             removed += self.db.run("DELETE FROM item WHERE source = ? AND key = ?", [self.source, key])
-            self.db.run("DELETE FROM alias WHERE source = ? AND key = ?", [self.source, key])
+            touched += [r[0] for r in self.db.all("DELETE FROM alias WHERE source = ? AND key = ? RETURNING item_pk",
+                                                  [self.source, key])]
+        if removed or touched:
+            bump(self.db, touched)
         if removed:
-            bump(self.db)
             self._purge_due()
         return removed
 
@@ -104,6 +112,7 @@ class Transaction:
         db, source = self.db, self.source
         new = updated = unchanged = duplicates = 0
         changed = False
+        touched: list[int] = []          # rows whose content, date, owner or copies changed
         carried: list[int] = [int(ref) for ref, own in update.kept if own]
         unchanged += len(update.kept)
         for w in update.writes:
@@ -112,12 +121,14 @@ class Transaction:
                 assert w.date and w.updated and w.first_seen
                 (pk,) = db.one(
                     "INSERT INTO item (source, key, id, data, content_hash, date, updated, first_seen, run, present, "
-                    "link, page) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING pk",
+                    "link, page, backlog) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING pk",
                     [source, item.key, item.id, item_to_json(item), item.content_hash, w.date.timestamp(),
-                     w.updated.timestamp(), w.first_seen.timestamp(), update.run, item.link, item.page])
+                     w.updated.timestamp(), w.first_seen.timestamp(), update.run, item.link, item.page,
+                     int(w.backlog)])
                 self._add_dkeys(pk, item.dedup_keys)
                 new += 1
                 carried.append(pk)
+                touched.append(pk)
                 changed = True
             elif w.action is Action.UPDATE:
                 assert w.target is not None and w.date and w.updated
@@ -129,6 +140,7 @@ class Transaction:
                 self._add_dkeys(w.target, item.dedup_keys)
                 updated += 1
                 carried.append(w.target)
+                touched.append(w.target)
                 changed = True
             elif w.action is Action.UNCHANGED:
                 unchanged += 1
@@ -139,6 +151,7 @@ class Transaction:
                 self._alias(source, item.key, w.target, item.link)
                 self._add_dkeys(w.target, item.dedup_keys)
                 duplicates += 1
+                touched.append(w.target)
                 changed = True
             elif w.action is Action.TAKEOVER:
                 assert w.target is not None and w.date and w.updated and w.demoted
@@ -151,6 +164,7 @@ class Transaction:
                 self._add_dkeys(w.target, item.dedup_keys)
                 new += 1
                 carried.append(w.target)
+                touched.append(w.target)
                 changed = True
         if update.present:
             # only the rows whose flag changes: an UPDATE rewrites a whole row, JSON and all
@@ -163,7 +177,7 @@ class Transaction:
             # its items may now exceed the per-source limit (more of them, or fewer still in the feed)
             self._purge_due()
         if changed:
-            bump(db)
+            bump(db, touched)
         if update.seen is not None:
             self._set_seen(update.seen)
         if update.files is not None:

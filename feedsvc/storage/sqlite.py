@@ -18,7 +18,8 @@ from pathlib import Path
 from feedsvc.errors import StoreError
 from feedsvc.storage.locks import FileLock
 from feedsvc.storage.rows import Conn, Dialect
-from feedsvc.storage.sql import SCHEMA_VERSION, SqlStorage
+from feedsvc.storage.sql import SqlStorage
+from feedsvc.storage.version import SCHEMA_VERSION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -32,18 +33,19 @@ CREATE TABLE IF NOT EXISTS source (
     last_new_at REAL, fetches INTEGER NOT NULL DEFAULT 0, not_modified INTEGER NOT NULL DEFAULT 0,
     stale_200 INTEGER NOT NULL DEFAULT 0, items_seen INTEGER NOT NULL DEFAULT 0,
     undated INTEGER NOT NULL DEFAULT 0, future_dated INTEGER NOT NULL DEFAULT 0,
-    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT
+    redated INTEGER NOT NULL DEFAULT 0, churn TEXT, error_class TEXT, first_seen_order TEXT
 );
 CREATE INDEX IF NOT EXISTS source_lease ON source (lease_token);
 CREATE TABLE IF NOT EXISTS item (
     pk INTEGER PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
     data TEXT NOT NULL, content_hash TEXT NOT NULL, date REAL NOT NULL, updated REAL NOT NULL,
     first_seen REAL NOT NULL, run INTEGER NOT NULL, present INTEGER NOT NULL DEFAULT 1,
-    link TEXT, page TEXT,
+    link TEXT, page TEXT, backlog INTEGER NOT NULL DEFAULT 0, rev INTEGER NOT NULL DEFAULT 0,
     UNIQUE (source, key)
 );
 CREATE INDEX IF NOT EXISTS item_order ON item (date DESC, id);
 CREATE INDEX IF NOT EXISTS item_gone ON item (present, date);
+CREATE INDEX IF NOT EXISTS item_archive ON item (date, rev, pk);
 CREATE TABLE IF NOT EXISTS alias (
     source TEXT NOT NULL, key TEXT NOT NULL,
     item_pk INTEGER NOT NULL REFERENCES item (pk) ON DELETE CASCADE, link TEXT,
@@ -73,6 +75,11 @@ CREATE TABLE IF NOT EXISTS host (
 CREATE TABLE IF NOT EXISTS worker (
     id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS moderation (
+    item_pk INTEGER PRIMARY KEY REFERENCES item (pk) ON DELETE CASCADE, hidden INTEGER NOT NULL DEFAULT 0,
+    actor TEXT, at REAL, reason TEXT, pinned_until REAL, pinned_by TEXT, pinned_at REAL
+);
+CREATE TABLE IF NOT EXISTS archive (path TEXT PRIMARY KEY, digest TEXT NOT NULL);
 """
 
 LOCK_DIR = "locks"
@@ -163,6 +170,16 @@ class SqliteStorage(SqlStorage):
                     db.conn.execute(stmt)
             db.run("INSERT INTO meta (k, v) VALUES ('schema', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
                    [str(SCHEMA_VERSION)])
+
+    def ping(self) -> None:
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+            try:
+                conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the store {self.path} does not answer: {exc}") from exc
 
     @contextmanager
     def publisher(self, timeout: float) -> Iterator[None]:

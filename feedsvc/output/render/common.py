@@ -28,6 +28,7 @@ class SourceInfo:
     title: str
     url: str | None              # the feed's public URL (remote) or None (local articles, file: feeds)
     home: str | None = None      # the source's home page, when known
+    local: bool = False          # a directory of local articles (their pages are on this site)
 
 
 def entry_authors(item: Item, site: Site, sources: dict[str, SourceInfo]) -> tuple[Person, ...]:

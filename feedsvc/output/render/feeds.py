@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+FH_NS = "http://purl.org/syndication/history/1.0"   # RFC 5005
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 STYLESHEET = "feed.xsl"
 _MARKUP = re.compile(r"<[/!?A-Za-z]")
@@ -43,30 +44,40 @@ _MARKUP = re.compile(r"<[/!?A-Za-z]")
 # that hold HTML; group 3 is its text
 _PLAIN_LEAF = re.compile(rb"(<(?!description[\s>]|content:encoded[\s>])([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>)([^<]*)(</\2>)")
 
-__all__ = ["build_feed", "render_atom", "render_rss", "render_atom_and_rss", "with_stylesheet"]
+__all__ = ["build_feed", "render_archive", "render_atom", "render_rss", "render_atom_and_rss", "with_stylesheet"]
 
 
 # ---- feedgen extension --------------------------------------------------------------------------
 
 class _FeedsvcFeed(BaseExtension):  # type: ignore[misc]  # feedgen has no type stubs
-    """Feed-level additions; set ``fg.feedsvc.hub`` for the WebSub hub link."""
+    """Feed-level additions; set ``fg.feedsvc.hub`` for the WebSub hub link, ``links`` for more
+    (rel, href, type: RFC 5005's prev-archive, next-archive, current) and ``archive`` for an
+    archive document's ``<fh:archive/>``."""
 
     def __init__(self) -> None:
         self.hub: str | None = None
+        self.links: tuple[tuple[str, str, str], ...] = ()
+        self.archive = False
 
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS}
+        return {"dc": DC_NS, "fh": FH_NS} if self.archive else {"dc": DC_NS}
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         if self.hub:
             # feedgen's Atom tree has no namespaces (xmlns is a plain attribute on <feed>)
             etree.SubElement(feed, "link", rel="hub", href=self.hub)
+        for rel, href, kind in self.links:
+            etree.SubElement(feed, "link", rel=rel, type=kind, href=href)
+        if self.archive:
+            etree.SubElement(feed, f"{{{FH_NS}}}archive")
         return feed
 
     def extend_rss(self, rss: etree._Element) -> etree._Element:
         channel = rss.find("channel")
         if self.hub and channel is not None:
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel="hub", href=self.hub)
+        for rel, href, kind in self.links if channel is not None else ():
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel=rel, type=kind, href=href)
         return rss
 
 
@@ -131,11 +142,16 @@ class _FeedsvcEntry(BaseEntryExtension):  # type: ignore[misc]  # feedgen has no
 # ---- rendering (pure) ---------------------------------------------------------------------------
 
 def build_feed(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-               self_url: str, self_type: str = "application/atom+xml") -> FeedGenerator:
+               self_url: str, self_type: str = "application/atom+xml",
+               links: tuple[tuple[str, str, str], ...] = (), archive: bool = False) -> FeedGenerator:
+    """``links``: more feed links (rel, absolute href, type); ``archive``: an RFC 5005 archive
+    document (``<fh:archive/>``, no WebSub hub: it is not subscribed to)."""
     site, sources = safe_site(site, sources)
     fg = FeedGenerator()
     fg.register_extension("feedsvc", _FeedsvcFeed, _FeedsvcEntry, atom=True, rss=True)
-    fg.feedsvc.hub = site.websub_hub
+    fg.feedsvc.hub = None if archive else site.websub_hub
+    fg.feedsvc.links = links
+    fg.feedsvc.archive = archive
     fg.id(site.id)
     fg.title(site.title)
     fg.subtitle(site.description)
@@ -206,9 +222,20 @@ def with_stylesheet(data: bytes, href: str) -> bytes:
 
 
 def render_atom(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-                stylesheet_href: str | None = None, prefix: str = "") -> bytes:
+                stylesheet_href: str | None = None, prefix: str = "",
+                links: tuple[tuple[str, str, str], ...] = ()) -> bytes:
     """``prefix``: the feed's directory under output.dir (a topic feed's ``path/``)."""
-    fg = build_feed(site, items, sources, site.url + prefix + "atom.xml", "application/atom+xml")
+    fg = build_feed(site, items, sources, site.url + prefix + "atom.xml", "application/atom+xml", links)
+    return _atom_bytes(fg, stylesheet_href)
+
+
+def render_archive(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo], path: str,
+                   links: tuple[tuple[str, str, str], ...], title: str, stylesheet_href: str | None = None) -> bytes:
+    """An RFC 5005 archive document (Atom) at ``path`` under output.dir: ``<fh:archive/>``, its
+    self link and ``links`` (``current``, ``prev-archive``, ``next-archive``), ``title``, the
+    entries as in the subscription document."""
+    fg = build_feed(site, items, sources, site.url + path, "application/atom+xml", links, archive=True)
+    fg.title(clean_text(title))
     return _atom_bytes(fg, stylesheet_href)
 
 
@@ -228,8 +255,9 @@ def hex_character_references(data: bytes) -> bytes:
 
 
 def render_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-               stylesheet_href: str | None = None, prefix: str = "") -> bytes:
-    fg = build_feed(site, items, sources, site.url + prefix + "rss.xml", "application/rss+xml")
+               stylesheet_href: str | None = None, prefix: str = "",
+               links: tuple[tuple[str, str, str], ...] = ()) -> bytes:
+    fg = build_feed(site, items, sources, site.url + prefix + "rss.xml", "application/rss+xml", links)
     return _rss_bytes(fg, site, stylesheet_href)
 
 
@@ -240,11 +268,12 @@ def _rss_bytes(fg: FeedGenerator, site: Site, stylesheet_href: str | None) -> by
 
 
 def render_atom_and_rss(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-                        stylesheet_href: str | None = None, prefix: str = "") -> tuple[bytes, bytes]:
+                        stylesheet_href: str | None = None, prefix: str = "",
+                        links: tuple[tuple[str, str, str], ...] = ()) -> tuple[bytes, bytes]:
     """``render_atom`` and ``render_rss`` from one FeedGenerator (building it is a third of each):
     Atom first, then the self link swapped for the RSS file's."""
     atom_url, rss_url = site.url + prefix + "atom.xml", site.url + prefix + "rss.xml"
-    fg = build_feed(site, items, sources, atom_url, "application/atom+xml")
+    fg = build_feed(site, items, sources, atom_url, "application/atom+xml", links)
     atom = _atom_bytes(fg, stylesheet_href)
     fg.link([dict(link, href=rss_url, type="application/rss+xml") if link.get("rel") == "self" else link
              for link in fg.link()], replace=True)

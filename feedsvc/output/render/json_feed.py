@@ -41,7 +41,8 @@ def _person(name: str, uri: str | None) -> dict[str, str]:
 
 
 def render_json(site: Site, items: list[StoredItem], sources: dict[str, SourceInfo],
-                prefix: str = "") -> bytes:
+                prefix: str = "", archive: str | None = None) -> bytes:
+    """``archive``: the URL of the feed's newest archive document (Atom, RFC 5005)."""
     site, sources = safe_site(site, sources)
     feed: dict[str, Any] = {
         "version": VERSION,
@@ -55,6 +56,11 @@ def render_json(site: Site, items: list[StoredItem], sources: dict[str, SourceIn
         feed["language"] = site.language
     if site.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": site.websub_hub}]
+    if archive:
+        # JSON Feed 1.1 has no archives (its next_url pages a feed in JSON): an extension names
+        # the newest archive document, an Atom one as the other formats link to
+        feed["_feedsvc"] = {"about": "https://github.com/feedsvc/feedsvc", "prev_archive": archive,
+                            "prev_archive_type": "application/atom+xml"}
     out = []
     for s, modified in zip(items, entry_updated(items)):
         item = s.item

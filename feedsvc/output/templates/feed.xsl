@@ -1,16 +1,20 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- feedsvc: shows atom.xml and rss.xml as a readable page when a person opens them in a browser
      (<?xml-stylesheet type="text/xsl" href="feed.xsl"?>). Feed readers ignore it. No script, no
-     external assets; item summaries are left out (escaped HTML cannot be shown safely in XSLT 1.0). -->
+     external assets; item summaries are left out (escaped HTML cannot be shown safely in XSLT 1.0).
+     An RFC 5005 archive document (archive/<period>.xml) says so and points to the current feed;
+     "Older" and "Newer" follow the archive's prev-archive and next-archive links. -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns:atom="http://www.w3.org/2005/Atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
-    exclude-result-prefixes="atom dc">
+    xmlns:fh="http://purl.org/syndication/history/1.0"
+    exclude-result-prefixes="atom dc fh">
   <xsl:output method="html" encoding="UTF-8" indent="yes" doctype-system="about:legacy-compat"/>
 
   <xsl:template match="/">
     <xsl:variable name="title" select="atom:feed/atom:title | rss/channel/title"/>
     <xsl:variable name="self" select="atom:feed/atom:link[@rel='self']/@href | rss/channel/atom:link[@rel='self']/@href"/>
     <xsl:variable name="home" select="atom:feed/atom:link[@rel='alternate']/@href | rss/channel/link"/>
+    <xsl:variable name="links" select="atom:feed/atom:link | rss/channel/atom:link"/>
     <html lang="en">
       <head>
         <meta charset="utf-8"/>
@@ -33,14 +37,31 @@
       </head>
       <body>
         <main class="wrap">
-          <p class="note"><strong>This is a web feed</strong>, meant for a feed reader. To subscribe,
-            copy this address into your reader: <code><xsl:value-of select="$self"/></code>
-            <xsl:if test="$home"> · <a href="{$home}">Visit the website</a></xsl:if></p>
+          <xsl:choose>
+            <xsl:when test="atom:feed/fh:archive">
+              <p class="note"><strong>This is an archive</strong> of a web feed: the articles of one period.
+                To subscribe, copy the current feed's address into your reader:
+                <code><xsl:value-of select="$links[@rel='current']/@href"/></code>
+                <xsl:if test="$home"> · <a href="{$home}">Visit the website</a></xsl:if></p>
+            </xsl:when>
+            <xsl:otherwise>
+              <p class="note"><strong>This is a web feed</strong>, meant for a feed reader. To subscribe,
+                copy this address into your reader: <code><xsl:value-of select="$self"/></code>
+                <xsl:if test="$home"> · <a href="{$home}">Visit the website</a></xsl:if></p>
+            </xsl:otherwise>
+          </xsl:choose>
           <h1><xsl:value-of select="$title"/></h1>
           <p class="meta"><xsl:value-of select="atom:feed/atom:subtitle | rss/channel/description"/></p>
           <ol>
             <xsl:apply-templates select="atom:feed/atom:entry | rss/channel/item"/>
           </ol>
+          <xsl:if test="$links[@rel='prev-archive' or @rel='next-archive']">
+            <p class="meta">
+              <xsl:if test="$links[@rel='next-archive']"><a href="{$links[@rel='next-archive']/@href}">Newer articles</a></xsl:if>
+              <xsl:if test="$links[@rel='next-archive'] and $links[@rel='prev-archive']"> · </xsl:if>
+              <xsl:if test="$links[@rel='prev-archive']"><a href="{$links[@rel='prev-archive']/@href}">Older articles</a></xsl:if>
+            </p>
+          </xsl:if>
         </main>
       </body>
     </html>
