@@ -349,6 +349,19 @@ def test_due_claims_take_only_due_sources_up_to_a_limit(store):
     assert store.claim(W1, names, T0 + timedelta(minutes=6), hour, due_only=True).names == {"later"}
 
 
+def test_states_of_some_sources_and_who_holds_each_lease(store):
+    _register(store, "a", "b", "c")
+    ingest(store, "a", [item(source="a", guid="x")], T0, 1)
+    some = store.states(["a", "c", "unknown"])
+    assert set(some) == {"a", "c"} and some["a"].item_count == 1 and some == {n: store.states()[n] for n in "ac"}
+    assert store.leased() == {}
+    one = store.claim(W1, ["a", "b"], T0, LEASE)
+    store.claim(W2, ["c"], T0, LEASE)
+    assert store.leased() == {"a": W1.id, "b": W1.id, "c": W2.id}
+    store.release([one.token])
+    assert store.leased() == {"c": W2.id}
+
+
 def test_a_dead_owners_leases_can_be_taken_from_it(store):
     _register(store, "a")
     store.claim(W1, ["a"], T0, LEASE)

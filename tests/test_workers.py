@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -78,12 +79,15 @@ def test_three_workers_fetch_each_feed_once_per_period_and_publish_what_one_woul
     cfg = write_config(tmp_path, sources, store=pg_url, site={"title": "Test Planet", "url": SITE, "websub_hub": hub.url},
                        schedule={"interval": "20s", "jitter": 0, "lease": "10s"}, output={"max_items": 1000})
     t0 = time.monotonic()
-    workers = [daemons(cfg) for _ in range(3)]
+    workers = [daemons(cfg, args=("-v",)) for _ in range(3)]
     atom = tmp_path / "public" / "atom.xml"
     _wait(lambda: min(_hits(feed_server, n)) >= 1 and len(_entries(atom)) == 3 * n, 60, "the first round", workers)
     first = time.monotonic() - t0
     assert first < 15, f"the first round took {first:.1f}s"
     assert _hits(feed_server, n) == [1] * n                     # each feed once in the first period
+    # started together, the workers share the first round (none claims every source at once)
+    shares = [len(re.findall(r"^feedsvc: INFO: f\d{3}: ok, 3 new", w.text(), re.M)) for w in workers]
+    assert sum(shares) == n and max(shares) < n * 0.8, shares
     _wait(lambda: time.monotonic() - t0 > 36, 60, "the second period", workers)
     assert _hits(feed_server, n) == [2] * n                     # and once in the second, no more
     second = [h for h in feed_server.hits if h.t > t0 + 18 and h.path.startswith("/f")]

@@ -7,9 +7,12 @@
   trimmed). Each source's write sets its next due time (its interval, raised to the feed's
   <ttl>, plus jitter; or the end of its back-off) and releases its lease. The schedule lives in
   the store, so it survives restarts and moves with a source between workers; any number of
-  ``feedsvc run`` processes on one store share the work, each claiming its share of what is due.
+  ``feedsvc run`` processes on one store share the work: each pulls at most ``BATCH`` due
+  sources per tick and keeps at most two batches in flight, so workers started together split
+  the sources instead of the first one claiming them all.
 - A round that changed items asks for a publish; requests are coalesced into one publish job
-  shortly after, so a burst of sources causes one write.
+  shortly after, so a burst of sources causes one write; a request made while a publish runs
+  is served right after it.
 - SIGTERM/SIGINT: stop scheduling, give in-flight rounds up to ``STOP_GRACE`` seconds, exit 0 (the
   store's transactions and the atomic output writes make abandoning a round safe).
 - SIGHUP: re-read the config; apply it if valid (a new engine: sources added/removed/rescheduled,
@@ -54,6 +57,9 @@ STOP_GRACE = 8.0                 # seconds in-flight rounds get after SIGTERM (s
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
 TICK = 0.5                       # seconds between claims of the sources due
 HEARTBEAT = 5.0                  # seconds between a worker's signs of life in the store
+BATCH = 64                       # sources claimed at most per tick: a worker pulls work as it has
+                                 # room (two batches in flight), so workers that start together
+                                 # share the sources instead of the first claiming them all
 LIVE_AFTER = 30.0                # a worker silent this long is not counted among the live ones
 WATCHDOG_STALE = 30.0            # no WATCHDOG=1 once the tick has not run for this long
 
@@ -127,7 +133,10 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
         self._lock = threading.Lock()
-        self._publish_pending = False
+        self._publish_pending = False            # a publish job is scheduled
+        self._publishing = False                 # a publish job is running
+        self._publish_again = False              # asked for while one was running
+        self._inflight = 0                       # sources claimed by this worker, not yet done
         self._last: dict[str, SourceOutcome] = {}
         self._rounds: list[threading.Thread] = []
         self._last_tick = time.monotonic()
@@ -165,7 +174,14 @@ class Daemon:
             if time.monotonic() - self._last_beat >= HEARTBEAT:
                 self._beat(engine, now)
             names = [s.name for s in config.sources]
-            limit = None if self._live <= 1 else max(config.fetch.workers * 4, -(-len(names) // self._live))
+            batch = max(BATCH, config.fetch.workers * 8)
+            with self._lock:
+                room = 2 * batch - self._inflight
+            if room <= 0:
+                return []
+            limit = min(batch, room)
+            if self._live > 1:
+                limit = min(limit, max(config.fetch.workers, -(-len(names) // self._live)))
             claim = engine.storage.claim(engine.worker, names, now, engine.lease, due_only=True, limit=limit)
         except FeedsvcError as exc:
             self._store_down(exc)
@@ -178,6 +194,7 @@ class Daemon:
         t = threading.Thread(target=self._round, args=(engine, due, claim), name="round", daemon=True)
         with self._lock:
             self._rounds = [r for r in self._rounds if r.is_alive()] + [t]
+            self._inflight += len(due)
         t.start()
         return due
 
@@ -187,9 +204,9 @@ class Daemon:
         live = [w for w in engine.storage.workers() if (now - w.heartbeat).total_seconds() < LIVE_AFTER]
         self._live = max(1, len(live))
         held: dict[str, list[str]] = {}
-        for st in engine.storage.states().values():
-            if st.lease_owner and st.lease_owner != engine.worker.id:
-                held.setdefault(st.lease_owner, []).append(st.name)
+        for name, owner in engine.storage.leased().items():
+            if owner != engine.worker.id:
+                held.setdefault(owner, []).append(name)
         for owner, names in held.items():
             if owner_is_dead(owner, engine.worker.host):
                 taken = engine.storage.claim(engine.worker, names, now, engine.lease, take_from=owner)
@@ -219,6 +236,9 @@ class Daemon:
         except Exception as exc:   # the store unreachable mid-round, or a bug: its leases expire
             log.error("round failed: %s", exc)
             log.debug("traceback", exc_info=True)
+        finally:
+            with self._lock:
+                self._inflight -= len(due)
 
     def _done(self, outcome: SourceOutcome) -> None:
         name = outcome.name
@@ -265,8 +285,16 @@ class Daemon:
                  self.metrics_server.port)
 
     def request_publish(self) -> None:
+        """Publish within PUBLISH_DELAY seconds. Requests are coalesced: one job is scheduled at
+        a time, and a request made while a publish runs is kept and served once it ends (the
+        scheduler would skip a second instance, and the request would be lost)."""
         with self._lock:
-            if self._publish_pending or self.stop_event.is_set():
+            if self.stop_event.is_set():
+                return
+            if self._publishing:
+                self._publish_again = True
+                return
+            if self._publish_pending:
                 return
             self._publish_pending = True
         when = datetime.now(timezone.utc) + timedelta(seconds=PUBLISH_DELAY)
@@ -275,7 +303,17 @@ class Daemon:
 
     def _publish_job(self) -> None:
         with self._lock:
-            self._publish_pending = False
+            self._publish_pending, self._publishing = False, True
+        try:
+            self._publish_once()
+        finally:
+            with self._lock:
+                self._publishing, again = False, self._publish_again
+                self._publish_again = False
+            if again:
+                self.request_publish()
+
+    def _publish_once(self) -> None:
         started = time.monotonic()
         try:
             result = self.engine.publish(wait=False)
@@ -283,7 +321,8 @@ class Daemon:
             # another worker (or a forced refresh) is publishing: try again shortly, so what this
             # worker stored is published even if that publish read the store before it
             log.debug("another process is publishing; trying again shortly")
-            self.request_publish()
+            with self._lock:
+                self._publish_again = True
             return
         except FeedsvcError as exc:
             log.error("publish failed: %s (the previous files stay in place)", exc)

@@ -255,7 +255,7 @@ class Engine:
         outcomes: dict[str, SourceOutcome] = {}
         try:
             try:
-                states = self.storage.states()
+                states = self.storage.states(sorted(claim.names))
             except StoreError:
                 states = {}         # each source reads its own, and reports what is wrong there
             rnd.hints = {n: st for n, st in states.items() if n in claim.names}

@@ -70,9 +70,14 @@ class MemoryStorage:
 
     # ---- source state ----------------------------------------------------------------------
 
-    def states(self) -> dict[str, SourceState]:
+    def states(self, names: Sequence[str] | None = None) -> dict[str, SourceState]:
         with self._lock:
-            return {n: self._counted(st) for n, st in self._states.items()}
+            wanted = self._states.keys() if names is None else set(names)
+            return {n: self._counted(st) for n, st in self._states.items() if n in wanted}
+
+    def leased(self) -> dict[str, str]:
+        with self._lock:
+            return {n: owner for n, (owner, _, _) in self._leases.items()}
 
     def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
         with self._lock:

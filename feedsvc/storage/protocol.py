@@ -147,8 +147,12 @@ class Storage(Protocol):
 
     # ---- source state ----------------------------------------------------------------------
 
-    def states(self) -> dict[str, SourceState]:
-        """Every source's state the store knows, with its item count."""
+    def states(self, names: Sequence[str] | None = None) -> dict[str, SourceState]:
+        """Every source's state the store knows (or those of ``names``), with its item count."""
+        ...
+
+    def leased(self) -> dict[str, str]:
+        """Source name → the worker holding its lease (live or expired), for every leased source."""
         ...
 
     def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:

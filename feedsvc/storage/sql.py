@@ -169,8 +169,17 @@ class SqlStorage(CurationSql):
 
     # ---- source state ----------------------------------------------------------------------
 
-    def states(self) -> dict[str, SourceState]:
-        return {st.name: st for st in map(state_from_row, self._read(STATE_SELECT))}
+    def states(self, names: Sequence[str] | None = None) -> dict[str, SourceState]:
+        if names is None:
+            return {st.name: st for st in map(state_from_row, self._read(STATE_SELECT))}
+        got: dict[str, SourceState] = {}
+        for chunk in chunks(list(names)):
+            rows = self._read(STATE_SELECT + f" WHERE s.name IN ({marks(len(chunk))})", tuple(chunk))
+            got.update((st.name, st) for st in map(state_from_row, rows))
+        return got
+
+    def leased(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._read("SELECT name, lease_owner FROM source WHERE lease_owner IS NOT NULL")}
 
     def state(self, name: str, kind: str = "feed", url: str | None = None) -> SourceState:
         rows = self._read(STATE_SELECT + " WHERE s.name = ?", (name,))
