@@ -188,7 +188,8 @@ class SourceOutcome:
     group: str | None = None     # its host group (remote feeds)
     http_status: int | None = None  # the last HTTP answer's status (None: no answer)
     bytes: int = 0               # body bytes fetched
+    face_changed: bool = False   # its URL face was downloaded anew (the pages change)
 
     @property
     def changed(self) -> bool:
-        return self.new > 0 or self.updated > 0
+        return self.new > 0 or self.updated > 0 or self.face_changed

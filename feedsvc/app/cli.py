@@ -133,6 +133,16 @@ def setup_logging(verbose: int, quiet: int) -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # a tick that outlasts TICK (a big claim) makes the scheduler drop the next one, as it should;
+    # saying so at WARNING each time buried the log of a 5000-source first round
+    sched = logging.getLogger("apscheduler.scheduler")
+    if _skipped_tick not in sched.filters:
+        sched.addFilter(_skipped_tick)
+
+
+def _skipped_tick(record: logging.LogRecord) -> bool:
+    return not (record.levelno == logging.WARNING and "skipped: maximum number of running instances"
+                in record.msg and "tick" in str(record.args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

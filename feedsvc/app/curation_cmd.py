@@ -87,7 +87,7 @@ def new_hidden(storage: Storage, config: Config, since: datetime, now: datetime)
         return {}
     out: dict[str, dict[str, int]] = {}
     seen: set[str] = set()
-    since = since - timedelta(seconds=1)        # the store keeps the round's clock to the microsecond
+    since = since - timedelta(milliseconds=1)   # dates go through a float timestamp in the store
     for stored, why in chosen.hidden:
         if why.reason in CURATION_REASONS and stored.first_seen >= since and stored.item.id not in seen:
             seen.add(stored.item.id)

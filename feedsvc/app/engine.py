@@ -48,6 +48,7 @@ from feedsvc.items.source_state import (
 from feedsvc.model import Seen, SourceOutcome, SourceState
 from feedsvc.output.publisher import PublishResult
 from feedsvc.parsing.incremental import ParseJob
+from feedsvc.sources.faces import refresh_face
 from feedsvc.sources.fetch import Fetcher, HttpFetcher, RequestOptions
 from feedsvc.sources.politeness import MAX_PAUSE, HostGate, HostPaused, group_of, host_of, interleave
 
@@ -393,6 +394,9 @@ class Engine:
                     outcome = self._refresh_feed(rnd, source, state, now, token)
             except SourceError as exc:
                 outcome = self._record_failure(rnd, source, state, now, exc, token)
+            if isinstance(source.face, str) and outcome.status != "skipped":   # a URL face: its copy kept fresh
+                outcome = replace(outcome, face_changed=refresh_face(
+                    source, self.config.state_dir, self.fetcher, now, self.gate, rnd.force, rnd.force_host))
             return replace(outcome, seconds=time.monotonic() - started)
         except (LockTimeout, StoreError) as exc:
             return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)

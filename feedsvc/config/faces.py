@@ -5,9 +5,11 @@ it is a PNG, JPEG, GIF, WebP or AVIF image by its first bytes (not by its name),
 ``MAX_FACE_BYTES``. Publishing copies it into ``output.dir/faces/<source>.<ext>``, so a reader's
 browser only ever asks the planet's own server for it.
 
-A URL is refused: fetching it would give ``feedsvc publish`` (which never touches the network) a
-network dependency, and hot-linking it would have every reader's browser call a third party. An
-SVG is refused too: served from the planet's own origin, it can carry scripts.
+Or it is an http(s) URL (kept as a ``str``; a local face is a ``Path``): refreshing the source
+downloads it into ``state_dir/faces/`` (``sources/faces.py``, with the same checks on the bytes),
+and publishing copies that copy, so ``feedsvc publish`` still never touches the network and no
+reader's browser calls a third party. An SVG is refused: served from the planet's own origin, it
+can carry scripts.
 """
 
 from __future__ import annotations
@@ -37,14 +39,27 @@ def image_type(head: bytes) -> str | None:
     return None
 
 
-def check_face(value: str, base: Path) -> Path:
-    """``face: faces/alice.png`` → the file's path; raises ValueError with the config error's text."""
+def is_url(face: Path | str | None) -> bool:
+    """Whether a source's ``face`` (as the config holds it) is a URL, downloaded at refresh."""
+    return isinstance(face, str)
+
+
+def check_face(value: str, base: Path) -> Path | str:
+    """``face: faces/alice.png`` → the file's path; ``face: https://…/me.png`` → the URL. Raises
+    ValueError with the config error's text."""
     value = value.strip()
-    scheme = urlsplit(value).scheme.lower()
-    if "://" in value or scheme in ("http", "https", "data", "file"):
-        raise ValueError(f"{value!r} is a URL: a face is a local image file, copied into output.dir at "
-                         "publish (nothing is fetched, so no reader's browser asks a third party for it); "
-                         "save the image next to the config and give its path, e.g. faces/alice.png")
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"{value!r} is not a URL with a host")
+        if parts.path.lower().endswith(".svg"):
+            raise ValueError(f"{value!r}: SVG is not accepted (served from the planet's origin it can carry "
+                             "scripts); use a PNG, JPEG, GIF, WebP or AVIF image")
+        return value
+    if "://" in value or scheme in ("data", "file"):
+        raise ValueError(f"{value!r}: a face is a local image file or an http(s) URL (downloaded when the "
+                         "source is refreshed, copied into output.dir at publish)")
     path = resolve_path(base, value)
     if path.suffix.lower() == ".svg":
         raise ValueError(f"{value!r}: SVG is not accepted (served from the planet's origin it can carry "
@@ -71,7 +86,7 @@ def read_face(r: Any, m: dict[str, Any], s: Any, path: str, default: Any) -> Any
     if raw is None:
         return default
     if not isinstance(raw, str) or not raw.strip():
-        raise r.doc.error(path, f"must be the path of an image file, not {typename(raw)}")
+        raise r.doc.error(path, f"must be the path or http(s) URL of an image, not {typename(raw)}")
     try:
         return check_face(raw, r.base)
     except ValueError as exc:

@@ -36,7 +36,7 @@ KINDS = {
     "store_url": "sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (no password)",
     "feed_url": "an http(s) or file: URL",
     "path": "a path, relative to the config file's directory (~ expanded)",
-    "face": "a PNG, JPEG, GIF, WebP or AVIF file (a path like `path`; not a URL), at most 1 MiB",
+    "face": "a PNG, JPEG, GIF, WebP or AVIF file of at most 1 MiB: a path like `path`, or an http(s) URL",
     "str_list": "a list of non-empty strings (or one string), duplicates dropped",
     "rules": "a list of rules (field, pattern)",
     "section": "a mapping read as the dataclass `of` (or the default factory)",
@@ -194,8 +194,9 @@ class Source:
     verify: bool | str = setting(True, kind="verify", doc="TLS verification: false, or a CA bundle path")
     public_url: str | None = setting(None, kind="url", doc="the feed URL to publish instead of url "
                                                            "(derived when url carries credentials)")
-    face: Path | None = setting(None, kind="face", doc="an image shown beside its posts and in the sources "
-                                                       "list, copied into output.dir/faces/ at publish")
+    face: Path | str | None = setting(None, kind="face", doc="an image shown beside its posts and in the sources "
+                                                             "list, copied into output.dir/faces/ at publish (a URL: "
+                                                             "downloaded when the source is refreshed)")
     new_source_items: int | None = setting(None, kind="int", min=0,
                                            doc="items of its first fetch (or a bulk guid migration) that may "
                                                "reach the front page; defaults to new_source_items")

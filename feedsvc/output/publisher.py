@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from feedsvc import __version__
-from feedsvc.config import Config
+from feedsvc.config import Config, Source
 from feedsvc.output import plan as planning
 from feedsvc.output.plan import Plan, plan_publish
 from feedsvc.storage.protocol import PublishRecord, Storage
@@ -103,37 +103,50 @@ def _not_rendered(cfg: Config, items: int, archived: list[str] | None = None) ->
     return PublishResult(written=tuple(archived or ()), items=items, warnings=tuple(warnings), rendered=False)
 
 
+def _face_file(cfg: Config, source: Source) -> Path | None:
+    """The file of a source's face: the local file, or the copy of a URL face that refreshing
+    downloaded into state_dir (none before the first download succeeded: no face is shown)."""
+    if isinstance(source.face, str):
+        from feedsvc.sources.faces import cached_face
+
+        return cached_face(cfg.state_dir, source)
+    return source.face
+
+
 def _faces(cfg: Config) -> dict[str, tuple[str, bytes]]:
     """Each source's ``face:`` image, to copy to ``faces/<source>.<type>`` (its type read from its
-    first bytes). One that cannot be read now (it was checked with the config) is left out, with
-    a warning: a missing picture never stops a publish."""
+    first bytes). One that cannot be read now (it was checked with the config, or when it was
+    downloaded) is left out, with a warning: a missing picture never stops a publish."""
     from feedsvc.config.faces import MAX_FACE_BYTES, image_type
 
     out: dict[str, tuple[str, bytes]] = {}
     for s in cfg.sources:
-        if s.face is None:
+        path = _face_file(cfg, s)
+        if path is None:
             continue
         try:
-            data = s.face.read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
-            log.warning("%s: cannot read its face %s (%s): published without it", s.name, s.face, exc.strerror or exc)
+            log.warning("%s: cannot read its face %s (%s): published without it", s.name, path, exc.strerror or exc)
             continue
         kind = image_type(data[:16])
         if kind is None or len(data) > MAX_FACE_BYTES:
             log.warning("%s: its face %s is no longer a PNG, JPEG, GIF, WebP or AVIF image of at most 1 MiB: "
-                        "published without it", s.name, s.face)
+                        "published without it", s.name, path)
             continue
         out[s.name] = (f"faces/{s.name}.{kind}", data)
     return out
 
 
 def _local_inputs(cfg: Config) -> str:
-    """What the outputs read besides the store and the config text: the faces' and the theme's
-    files (size and modification time), so replacing one is published like a config change."""
+    """What the outputs read besides the store and the config text: the faces' (a URL face's
+    downloaded copy) and the theme's files (size and modification time), so replacing one is
+    published like a config change."""
     stamps = []
     for s in cfg.sources:
         if s.face is not None:
-            stamps.append(_stamp(s.face))
+            path = _face_file(cfg, s)
+            stamps.append(_stamp(path) if path is not None else f"{s.name}: no copy of {s.face} yet")
     templates = cfg.output.templates
     if templates is not None:
         try:
