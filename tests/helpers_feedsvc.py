@@ -201,6 +201,9 @@ class FakeFetcher:
         return FetchResult(url=url, not_modified=False, content=body, status=200, etag=tag,
                            headers={"content-type": "application/xml"})
 
+    def release_idle(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 

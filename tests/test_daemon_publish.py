@@ -83,6 +83,12 @@ def test_a_worker_pulls_due_sources_in_batches(tmp_path):
         second = d.tick()
         assert len(second) == BATCH and not {s.name for s in first} & {s.name for s in second}
         assert d.tick() == []                       # two batches in flight: no room for more
+        # the rounds in flight share fetch.workers threads (and each thread's store connection
+        # and HTTP session) instead of each round starting its own
+        _until(lambda: sum(t.name.startswith("fetch") for t in threading.enumerate()) == cfg.fetch.workers,
+               10, "the fetch threads")
+        time.sleep(0.2)
+        assert sum(t.name.startswith("fetch") for t in threading.enumerate()) == cfg.fetch.workers
         gate.set()
         for t in list(d._rounds):
             t.join(30)

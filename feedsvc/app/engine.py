@@ -126,6 +126,7 @@ class Engine:
         self.gate = HostGate(config, clock, reserve=self._reserve if self.storage.shared else None)
         self._slots = threading.BoundedSemaphore(max(1, config.fetch.workers))
         self._mutex = threading.Lock()
+        self._fetchers: ThreadPoolExecutor | None = None   # shared by the rounds in flight
         self._rounds = 0                  # rounds in flight (the daemon's may overlap)
         self._idle = threading.Condition(self._mutex)
         self._held: dict[str, int] = {}   # lease tokens held by rounds in flight → how many rounds
@@ -260,15 +261,14 @@ class Engine:
             except StoreError:
                 states = {}         # each source reads its own, and reports what is wrong there
             rnd.hints = {n: st for n, st in states.items() if n in claim.names}
-            threads = max(1, min(self.config.fetch.workers, len(chosen)))
             order = interleave(chosen, lambda s: group_of(host_of(s.url or "")))   # type: ignore[attr-defined]
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
-                futures = {pool.submit(self._guarded, rnd, s): s for s in order}
-                for fut in as_completed(futures):
-                    outcome = fut.result()
-                    outcomes[outcome.name] = outcome
-                    if on_done:
-                        on_done(outcome)
+            pool = self._fetch_pool()
+            futures = {pool.submit(self._guarded, rnd, s): s for s in order}
+            for fut in as_completed(futures):
+                outcome = fut.result()
+                outcomes[outcome.name] = outcome
+                if on_done:
+                    on_done(outcome)
         finally:
             rnd.hints = {}
             self._flush(rnd)
@@ -323,15 +323,30 @@ class Engine:
                       else default_workers() if remote >= POOL_MIN_SOURCES else 0)
             self.pool.workers = max(self.pool.workers, wanted) if self._rounds > 1 else wanted
 
+    def _fetch_pool(self) -> ThreadPoolExecutor:
+        """The fetch threads (``fetch.workers``), shared by the rounds in flight: overlapping
+        rounds (the daemon's batches) reuse the threads, and with them each thread's store
+        connection and HTTP session, instead of opening new ones per round."""
+        with self._mutex:
+            if self._fetchers is None:
+                self._fetchers = ThreadPoolExecutor(max_workers=max(1, self.config.fetch.workers),
+                                                    thread_name_prefix="fetch")
+            return self._fetchers
+
     def _end(self) -> None:
         with self._mutex:
             self._rounds -= 1
             last = self._rounds == 0
+            fetchers = None
             if last:
+                fetchers, self._fetchers = self._fetchers, None
                 self._idle.notify_all()
+        if fetchers is not None:
+            fetchers.shutdown(wait=True)      # every task is done: the threads just exit
+        self.storage.release_idle()           # the connections and sessions of threads that ended
+        self.fetcher.release_idle()
         if last:
             self.pool.end_round()
-            self.storage.release_idle()
             memory.trim()       # what the round freed, back before the publish allocates its own
 
     def _flush(self, rnd: _Round) -> None:
@@ -353,6 +368,10 @@ class Engine:
 
     def close(self) -> None:
         self._closing.set()
+        with self._mutex:
+            fetchers, self._fetchers = self._fetchers, None
+        if fetchers is not None:
+            fetchers.shutdown(wait=False, cancel_futures=True)
         self.pool.close()
         self.storage.close()
         self.fetcher.close()

@@ -59,6 +59,10 @@ class Fetcher(Protocol):
 
     def close(self) -> None: ...
 
+    def release_idle(self) -> None:
+        """Close what threads that have ended left open (their HTTP sessions)."""
+        ...
+
 
 class HttpFetcher:
     """Fetches http(s) and file: URLs. Thread-safe: each thread gets its own Session."""
@@ -72,7 +76,7 @@ class HttpFetcher:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: list[tuple[threading.Thread, requests.Session]] = []
         self._lock = threading.Lock()
 
     def _session(self) -> requests.Session:
@@ -85,14 +89,21 @@ class HttpFetcher:
             s.trust_env = False  # no proxies or .netrc from the environment of a daemon
             self._local.session = s
             with self._lock:
-                self._sessions.append(s)
+                self._sessions.append((threading.current_thread(), s))
         return s
+
+    def release_idle(self) -> None:
+        with self._lock:
+            done = [s for t, s in self._sessions if not t.is_alive()]
+            self._sessions = [(t, s) for t, s in self._sessions if t.is_alive()]
+        for s in done:
+            s.close()
 
     def close(self) -> None:
         with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+            sessions, self._sessions = self._sessions, []
+        for _, s in sessions:
+            s.close()
 
     def fetch(self, source: str, url: str, etag: str | None = None,
               last_modified: str | None = None, options: RequestOptions | None = None) -> FetchResult:
