@@ -51,6 +51,7 @@ def test_check_catches_what_would_fail_the_service(tmp_path):
     write_config(tmp_path, [{"name": "a", "path": "articles"}])
     r = cli("check", cwd=tmp_path)
     assert r.returncode == 2 and "sources[0].path: directory" in r.stderr and "does not exist" in r.stderr
+    assert f"{tmp_path / 'config.yaml'}: sources[0].path" in r.stderr      # the file, then the key
     (tmp_path / "articles").mkdir()
     (tmp_path / "public").mkdir()
     if os.geteuid() != 0:                  # root may write anywhere: only an ordinary user is refused

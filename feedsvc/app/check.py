@@ -53,7 +53,17 @@ def _user() -> str:
 
 
 def check(config: Config) -> list[str]:
-    """The lines to print; raises ConfigError (exit 2) at the first problem."""
+    """The lines to print; raises ConfigError (exit 2) at the first problem, naming the config
+    file and the key."""
+    try:
+        return _check(config)
+    except ConfigError as exc:
+        if exc.path is not None:
+            raise
+        raise ConfigError(exc.message, key=exc.key, path=str(config.path)) from None
+
+
+def _check(config: Config) -> list[str]:
     from feedsvc.items.source_state import effective_interval
 
     lines = [f"{config.path}: the config is valid ({len(config.sources)} sources)"]
