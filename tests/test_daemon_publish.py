@@ -102,3 +102,56 @@ def test_a_worker_pulls_due_sources_in_batches(tmp_path):
         for t in list(d._rounds):
             t.join(30)
         d.engine.close()
+
+
+def test_publishes_are_spaced_while_sources_are_in_flight_and_sent_when_they_end(tmp_path):
+    # a publish that takes 0.3 s while this worker still has sources in flight: the next one waits
+    # PUBLISH_SPACING times that (3 s) instead of PUBLISH_DELAY (1 s), so a first round of a big
+    # planet does not render the front page every second; once the rounds end, the held publish
+    # goes out PUBLISH_DELAY later
+    from feedsvc.app.daemon import PUBLISH_SPACING
+
+    url = "https://a.example/feed.xml"
+    fetcher = FakeFetcher({url: _feed(1)})
+    cfg = load_config(write_config(tmp_path, [{"name": "a", "url": url}]))
+    ends: list[float] = []
+
+    class SlowPublisher(Engine):
+        def publish(self, force=False, wait=True):
+            time.sleep(0.3)
+            result = super().publish(force=force, wait=wait)
+            ends.append(time.monotonic())
+            return result
+
+    d = Daemon(cfg, cfg.path, engine_factory=lambda c: SlowPublisher(c, fetcher=fetcher, clock=Clock(T0)))
+    d.scheduler.start()
+    try:
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        _until(lambda: ends, 10, "the first publish")
+        with d._lock:
+            d._inflight = 5                         # a round of this worker is still running
+        fetcher.bodies[url] = _feed(2)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(PUBLISH_DELAY + 0.8)
+        assert len(ends) == 1, "published a second time within PUBLISH_DELAY while sources were in flight"
+        assert "Post 1" not in published(tmp_path / "public").titles()
+        _until(lambda: len(ends) >= 2, 10, "the spaced publish")
+        assert ends[1] - ends[0] >= 0.3 * PUBLISH_SPACING - 0.1
+        assert "Post 1" in published(tmp_path / "public").titles()
+        # held back again, then the rounds end: it goes out PUBLISH_DELAY after, not 3 s after
+        fetcher.bodies[url] = _feed(3)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(0.2)
+        with d._lock:
+            d._inflight = 0
+        asked = time.monotonic()
+        d._publish_sooner()
+        _until(lambda: len(ends) >= 3, 10, "the publish once the rounds ended")
+        assert ends[2] - asked < PUBLISH_DELAY + 1.0
+        assert "Post 2" in published(tmp_path / "public").titles()
+    finally:
+        d.scheduler.shutdown(wait=True)
+        d.engine.close()
