@@ -155,3 +155,25 @@ def test_publishes_are_spaced_while_sources_are_in_flight_and_sent_when_they_end
     finally:
         d.scheduler.shutdown(wait=True)
         d.engine.close()
+
+
+def test_small_rounds_reuse_the_fetch_threads_and_their_connections(tmp_path, feed_server):
+    # the daemon's steady state is many small rounds (a few sources due a tick): they share one set
+    # of fetch threads, so each thread's HTTP session keeps its keep-alive connection; a pool made
+    # and shut down per round opened a new connection (and store connection) every round
+    urls = [feed_server.add(f"/f{i}.xml", _feed(2)) for i in range(6)]
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(urls)],
+                                   fetch={"workers": 2}))
+    eng = Engine(cfg, clock=Clock(T0))
+    try:
+        for _ in range(5):
+            for i in range(0, 6, 2):
+                outcomes = eng.run_round(cfg.sources[i:i + 2], force=True)
+                assert all(o.status in ("ok", "not-modified") for o in outcomes), outcomes
+        hits = [h for h in feed_server.hits if h.path.endswith(".xml")]
+        assert len(hits) == 30 and sum(h.status == 304 for h in hits) == 24
+        assert len({h.conn for h in hits}) <= 2, "a new connection per round"
+        assert len({t.name for t in threading.enumerate() if t.name.startswith("fetch")}) <= 2
+    finally:
+        eng.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetch") and t.is_alive()]
