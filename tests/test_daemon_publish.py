@@ -152,6 +152,19 @@ def test_publishes_are_spaced_while_sources_are_in_flight_and_sent_when_they_end
         _until(lambda: len(ends) >= 3, 10, "the publish once the rounds ended")
         assert ends[2] - asked < PUBLISH_DELAY + 1.0
         assert "Post 2" in published(tmp_path / "public").titles()
+        # a backlog in flight (a whole batch: a first round) holds publishes for PUBLISH_SPACING_MAX
+        with d._lock:
+            d._inflight = BATCH
+        fetcher.bodies[url] = _feed(4)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(0.3 * PUBLISH_SPACING + 1.0)
+        assert len(ends) == 3, "published in the middle of a backlog"
+        with d._lock:
+            d._inflight = 0
+        d._publish_sooner()
+        _until(lambda: len(ends) >= 4, 10, "the publish once the backlog was done")
+        assert "Post 3" in published(tmp_path / "public").titles()
     finally:
         d.scheduler.shutdown(wait=True)
         d.engine.close()

@@ -12,10 +12,11 @@
   the sources instead of the first one claiming them all.
 - A round that changed items asks for a publish; requests are coalesced into one publish job
   shortly after, so a burst of sources causes one write; a request made while a publish runs
-  is served right after it. While sources are still in flight (a first round, a busy minute)
-  publishes are spaced by ``PUBLISH_SPACING`` times the last one's duration, so rendering
-  stays a small share of the CPU; once this worker's rounds end, the pending publish runs
-  ``PUBLISH_DELAY`` after.
+  is served right after it. While sources are still in flight, publishes are spaced by
+  ``PUBLISH_SPACING`` times the last one's duration, so rendering stays a small share of the
+  CPU, and by ``PUBLISH_SPACING_MAX`` while a whole batch or more is (a first round: a render in
+  the middle of it adds its memory to the round's); once this worker's rounds end, the pending
+  publish runs ``PUBLISH_DELAY`` after.
 - SIGTERM/SIGINT: stop scheduling, give in-flight rounds up to ``STOP_GRACE`` seconds, exit 0 (the
   store's transactions and the atomic output writes make abandoning a round safe).
 - SIGHUP: re-read the config; apply it if valid (a new engine: sources added/removed/rescheduled,
@@ -60,7 +61,7 @@ log = logging.getLogger("feedsvc.daemon")
 STOP_GRACE = 8.0                 # seconds in-flight rounds get after SIGTERM (systemd allows 10+)
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
 PUBLISH_SPACING = 10.0           # while sources are in flight: publishes at most ~1/10 of the time
-PUBLISH_SPACING_MAX = 30.0       # … and at least every 30 s
+PUBLISH_SPACING_MAX = 30.0       # … and with a backlog in flight, every 30 s
 TICK = 0.5                       # seconds between claims of the sources due
 HEARTBEAT = 5.0                  # seconds between a worker's signs of life in the store
 BATCH = 64                       # sources claimed at most per tick: a worker pulls work as it has
@@ -312,7 +313,9 @@ class Daemon:
             self._publish_pending = True
             now = time.monotonic()
             at = now + PUBLISH_DELAY
-            if self._inflight > 0:
+            if self._inflight >= BATCH:        # a backlog (a first round): every PUBLISH_SPACING_MAX
+                at = max(at, self._publish_ended + PUBLISH_SPACING_MAX)
+            elif self._inflight > 0:
                 spacing = min(PUBLISH_SPACING_MAX, max(PUBLISH_DELAY, PUBLISH_SPACING * self._publish_took))
                 at = max(at, self._publish_ended + spacing)
             self._publish_at = at
