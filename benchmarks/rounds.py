@@ -107,6 +107,8 @@ def install(root: Path) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", str(REPO)], check=True)
     else:
+        # a dependency added since the venv was made comes in first; then the checkout itself
+        subprocess.run([str(py), "-m", "pip", "install", "-q", str(REPO)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
                        check=True)
     return venv / "bin"

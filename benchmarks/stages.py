@@ -115,10 +115,11 @@ def bench_parse_normalise_decide(tmp: Path, feeds: int, repeat: int) -> None:
 def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
     from feedsvc.app.engine import Engine, publish
     from feedsvc.config import load_config
-    from feedsvc.items.decide import Action, Decision
+    from feedsvc.items.decide import decide, lookups, resolve
     from feedsvc.items.normalise import SourceContext, normalise_all
-    from feedsvc.model import Origin
+    from feedsvc.model import Origin, SourceState
     from feedsvc.parsing.document import parse_document
+    from feedsvc.storage import SourceUpdate
 
     d = tmp / "publish"
     d.mkdir()
@@ -138,12 +139,15 @@ def bench_publish(tmp: Path, store_items: int, repeat: int) -> None:
             batch = []
             for n in range(per):
                 it = base_items[n % len(base_items)]
-                key = f"g:s{s}-{n}"
-                batch.append(Decision(Action.NEW, replace(
-                    it, source=f"s{s}", key=key, id=f"https://s{s}.example/{n}", dedup_keys=(),
-                    link=f"https://s{s}.example/{n}", published=NOW - timedelta(minutes=s * per + n))))
-            with st.transaction():
-                st.apply(f"s{s}", batch, NOW, 1, present=True)
+                link = f"https://s{s}.example/{n}"
+                batch.append(replace(it, source=f"s{s}", key=f"g:s{s}-{n}", id=link, dedup_keys=("link:" + link,),
+                                     link=link, canonical_link=link, content_hash=f"h{s}-{n}",
+                                     published=NOW - timedelta(minutes=s * per + n)))
+            with st.write(f"s{s}") as tx:
+                own, keys = lookups(batch)
+                snap = tx.snapshot(own, keys)
+                tx.apply(SourceUpdate(state=SourceState(name=f"s{s}", kind="feed", last_attempt=NOW, last_success=NOW),
+                                      run=1, writes=resolve(decide(batch, snap, {}, 1), snap, NOW, 1), present=True))
         print(f"(store of {st.count_items()} items built in {time.perf_counter() - t0:.1f} s)", flush=True)
         line(f"publish: render newest 500 of {st.count_items()} (forced)",
              best(lambda: publish(rt, force=True), repeat))

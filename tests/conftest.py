@@ -79,6 +79,7 @@ class Hit:
     headers: dict[str, str]
     status: int
     t: float = field(default_factory=time.monotonic)   # when it arrived
+    conn: int = 0                # the client's port: one per TCP connection
 
 
 class FeedServer:
@@ -101,7 +102,7 @@ class FeedServer:
                 path = self.path.split("?", 1)[0]
                 if path in server.handlers:
                     with server._lock:
-                        server.hits.append(Hit(self.path, dict(self.headers), 0))
+                        server.hits.append(Hit(self.path, dict(self.headers), 0, conn=self.client_address[1]))
                     server.handlers[path](self)
                     return
                 res = server.resources.get(path)
@@ -122,7 +123,7 @@ class FeedServer:
                         headers["Content-Encoding"] = "gzip"
                     headers.setdefault("Content-Type", res.content_type)
                 with server._lock:
-                    server.hits.append(Hit(self.path, dict(self.headers), status))
+                    server.hits.append(Hit(self.path, dict(self.headers), status, conn=self.client_address[1]))
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -102,3 +102,91 @@ def test_a_worker_pulls_due_sources_in_batches(tmp_path):
         for t in list(d._rounds):
             t.join(30)
         d.engine.close()
+
+
+def test_publishes_are_spaced_while_sources_are_in_flight_and_sent_when_they_end(tmp_path):
+    # a publish that takes 0.3 s while this worker still has sources in flight: the next one waits
+    # PUBLISH_SPACING times that (3 s) instead of PUBLISH_DELAY (1 s), so a first round of a big
+    # planet does not render the front page every second; once the rounds end, the held publish
+    # goes out PUBLISH_DELAY later
+    from feedsvc.app.daemon import PUBLISH_SPACING
+
+    url = "https://a.example/feed.xml"
+    fetcher = FakeFetcher({url: _feed(1)})
+    cfg = load_config(write_config(tmp_path, [{"name": "a", "url": url}]))
+    ends: list[float] = []
+
+    class SlowPublisher(Engine):
+        def publish(self, force=False, wait=True):
+            time.sleep(0.3)
+            result = super().publish(force=force, wait=wait)
+            ends.append(time.monotonic())
+            return result
+
+    d = Daemon(cfg, cfg.path, engine_factory=lambda c: SlowPublisher(c, fetcher=fetcher, clock=Clock(T0)))
+    d.scheduler.start()
+    try:
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        _until(lambda: ends, 10, "the first publish")
+        with d._lock:
+            d._inflight = 5                         # a round of this worker is still running
+        fetcher.bodies[url] = _feed(2)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(PUBLISH_DELAY + 0.8)
+        assert len(ends) == 1, "published a second time within PUBLISH_DELAY while sources were in flight"
+        assert "Post 1" not in published(tmp_path / "public").titles()
+        _until(lambda: len(ends) >= 2, 10, "the spaced publish")
+        assert ends[1] - ends[0] >= 0.3 * PUBLISH_SPACING - 0.1
+        assert "Post 1" in published(tmp_path / "public").titles()
+        # held back again, then the rounds end: it goes out PUBLISH_DELAY after, not 3 s after
+        fetcher.bodies[url] = _feed(3)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(0.2)
+        with d._lock:
+            d._inflight = 0
+        asked = time.monotonic()
+        d._publish_sooner()
+        _until(lambda: len(ends) >= 3, 10, "the publish once the rounds ended")
+        assert ends[2] - asked < PUBLISH_DELAY + 1.0
+        assert "Post 2" in published(tmp_path / "public").titles()
+        # a backlog in flight (a whole batch: a first round) holds publishes for PUBLISH_SPACING_MAX
+        with d._lock:
+            d._inflight = BATCH
+        fetcher.bodies[url] = _feed(4)
+        d.engine.run_round(cfg.sources)
+        d.request_publish()
+        time.sleep(0.3 * PUBLISH_SPACING + 1.0)
+        assert len(ends) == 3, "published in the middle of a backlog"
+        with d._lock:
+            d._inflight = 0
+        d._publish_sooner()
+        _until(lambda: len(ends) >= 4, 10, "the publish once the backlog was done")
+        assert "Post 3" in published(tmp_path / "public").titles()
+    finally:
+        d.scheduler.shutdown(wait=True)
+        d.engine.close()
+
+
+def test_small_rounds_reuse_the_fetch_threads_and_their_connections(tmp_path, feed_server):
+    # the daemon's steady state is many small rounds (a few sources due a tick): they share one set
+    # of fetch threads, so each thread's HTTP session keeps its keep-alive connection; a pool made
+    # and shut down per round opened a new connection (and store connection) every round
+    urls = [feed_server.add(f"/f{i}.xml", _feed(2)) for i in range(6)]
+    cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(urls)],
+                                   fetch={"workers": 2}))
+    eng = Engine(cfg, clock=Clock(T0))
+    try:
+        for _ in range(5):
+            for i in range(0, 6, 2):
+                outcomes = eng.run_round(cfg.sources[i:i + 2], force=True)
+                assert all(o.status in ("ok", "not-modified") for o in outcomes), outcomes
+        hits = [h for h in feed_server.hits if h.path.endswith(".xml")]
+        assert len(hits) == 30 and sum(h.status == 304 for h in hits) == 24
+        assert len({h.conn for h in hits}) <= 2, "a new connection per round"
+        assert len({t.name for t in threading.enumerate() if t.name.startswith("fetch")}) <= 2
+    finally:
+        eng.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetch") and t.is_alive()]

@@ -426,9 +426,11 @@ def test_storing_a_changed_feed_costs_the_same_whatever_the_store_holds(tmp_path
 
 
 def test_a_round_closes_the_store_connections_of_its_fetch_threads(tmp_path):
-    """Each fetch thread opens its own connection to the store (with ~1 MB of page cache); once
-    the round's threads have ended their connections are closed, not kept until the Runtime is."""
-    bodies = _many_sources(12)
+    """Each fetch thread opens its own connection to the store (with ~1 MB of page cache); once a
+    big round's threads have ended their connections are closed, not kept until the engine is
+    (small rounds, the daemon's steady state, keep the threads and their connections: see
+    test_daemon_publish.py)."""
+    bodies = _many_sources(pool_mod.POOL_MIN_SOURCES)
     cfg = load_config(write_config(tmp_path, [{"name": f"s{i}", "url": u} for i, u in enumerate(bodies)],
                                    fetch={"workers": 4}))
     opened: list[object] = []

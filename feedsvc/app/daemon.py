@@ -12,7 +12,11 @@
   the sources instead of the first one claiming them all.
 - A round that changed items asks for a publish; requests are coalesced into one publish job
   shortly after, so a burst of sources causes one write; a request made while a publish runs
-  is served right after it.
+  is served right after it. While sources are still in flight, publishes are spaced by
+  ``PUBLISH_SPACING`` times the last one's duration, so rendering stays a small share of the
+  CPU, and by ``PUBLISH_SPACING_MAX`` while a whole batch or more is (a first round: a render in
+  the middle of it adds its memory to the round's); once this worker's rounds end, the pending
+  publish runs ``PUBLISH_DELAY`` after.
 - SIGTERM/SIGINT: stop scheduling, give in-flight rounds up to ``STOP_GRACE`` seconds, exit 0 (the
   store's transactions and the atomic output writes make abandoning a round safe).
 - SIGHUP: re-read the config; apply it if valid (a new engine: sources added/removed/rescheduled,
@@ -40,6 +44,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from feedsvc.app import memory
 from feedsvc.app.engine import Engine
 from feedsvc.app.leases import owner_is_dead
 from feedsvc.config import Config, Source, load_config
@@ -55,6 +60,8 @@ log = logging.getLogger("feedsvc.daemon")
 
 STOP_GRACE = 8.0                 # seconds in-flight rounds get after SIGTERM (systemd allows 10+)
 PUBLISH_DELAY = 1.0              # coalescing window for publish requests
+PUBLISH_SPACING = 10.0           # while sources are in flight: publishes at most ~1/10 of the time
+PUBLISH_SPACING_MAX = 30.0       # … and with a backlog in flight, every 30 s
 TICK = 0.5                       # seconds between claims of the sources due
 HEARTBEAT = 5.0                  # seconds between a worker's signs of life in the store
 BATCH = 64                       # sources claimed at most per tick: a worker pulls work as it has
@@ -136,6 +143,9 @@ class Daemon:
         self._publish_pending = False            # a publish job is scheduled
         self._publishing = False                 # a publish job is running
         self._publish_again = False              # asked for while one was running
+        self._publish_at = 0.0                   # monotonic time the pending publish runs at
+        self._publish_took = 0.0                 # seconds the last publish took
+        self._publish_ended = -PUBLISH_SPACING_MAX   # monotonic time it ended
         self._inflight = 0                       # sources claimed by this worker, not yet done
         self._last: dict[str, SourceOutcome] = {}
         self._rounds: list[threading.Thread] = []
@@ -239,6 +249,9 @@ class Daemon:
         finally:
             with self._lock:
                 self._inflight -= len(due)
+                idle = self._inflight == 0
+            if idle:
+                self._publish_sooner()
 
     def _done(self, outcome: SourceOutcome) -> None:
         name = outcome.name
@@ -285,9 +298,10 @@ class Daemon:
                  self.metrics_server.port)
 
     def request_publish(self) -> None:
-        """Publish within PUBLISH_DELAY seconds. Requests are coalesced: one job is scheduled at
-        a time, and a request made while a publish runs is kept and served once it ends (the
-        scheduler would skip a second instance, and the request would be lost)."""
+        """Publish within PUBLISH_DELAY seconds (later while sources are in flight, see the module
+        docstring). Requests are coalesced: one job is scheduled at a time, and a request made
+        while a publish runs is kept and served once it ends (the scheduler would skip a second
+        instance, and the request would be lost)."""
         with self._lock:
             if self.stop_event.is_set():
                 return
@@ -297,24 +311,48 @@ class Daemon:
             if self._publish_pending:
                 return
             self._publish_pending = True
-        when = datetime.now(timezone.utc) + timedelta(seconds=PUBLISH_DELAY)
+            now = time.monotonic()
+            at = now + PUBLISH_DELAY
+            if self._inflight >= BATCH:        # a backlog (a first round): every PUBLISH_SPACING_MAX
+                at = max(at, self._publish_ended + PUBLISH_SPACING_MAX)
+            elif self._inflight > 0:
+                spacing = min(PUBLISH_SPACING_MAX, max(PUBLISH_DELAY, PUBLISH_SPACING * self._publish_took))
+                at = max(at, self._publish_ended + spacing)
+            self._publish_at = at
+        self._schedule_publish(at - now)
+
+    def _schedule_publish(self, delay: float) -> None:
+        when = datetime.now(timezone.utc) + timedelta(seconds=delay)
         self.scheduler.add_job(self._publish_job, "date", run_date=when, id="publish",
                                replace_existing=True)
+
+    def _publish_sooner(self) -> None:
+        """This worker's rounds have ended: a publish held back while they ran goes out now."""
+        with self._lock:
+            now = time.monotonic()
+            if not self._publish_pending or self.stop_event.is_set() or self._publish_at <= now + PUBLISH_DELAY:
+                return
+            self._publish_at = now + PUBLISH_DELAY
+        self._schedule_publish(PUBLISH_DELAY)
 
     def _publish_job(self) -> None:
         with self._lock:
             self._publish_pending, self._publishing = False, True
+        started = time.monotonic()
         try:
             self._publish_once()
         finally:
             with self._lock:
                 self._publishing, again = False, self._publish_again
                 self._publish_again = False
+                self._publish_ended = time.monotonic()
+                self._publish_took = self._publish_ended - started
             if again:
                 self.request_publish()
 
     def _publish_once(self) -> None:
         started = time.monotonic()
+        memory.trim()       # what the rounds in flight freed, back before the render allocates its own
         try:
             result = self.engine.publish(wait=False)
         except LockTimeout:

@@ -128,6 +128,7 @@ class Engine:
         self._mutex = threading.Lock()
         self._fetchers: ThreadPoolExecutor | None = None   # shared by the rounds in flight
         self._rounds = 0                  # rounds in flight (the daemon's may overlap)
+        self._big = False                 # a round in flight had POOL_MIN_SOURCES remote sources
         self._idle = threading.Condition(self._mutex)
         self._held: dict[str, int] = {}   # lease tokens held by rounds in flight → how many rounds
         self._registered: set[str] = set()
@@ -322,11 +323,13 @@ class Engine:
             wanted = (self.parse_workers if self.parse_workers is not None
                       else default_workers() if remote >= POOL_MIN_SOURCES else 0)
             self.pool.workers = max(self.pool.workers, wanted) if self._rounds > 1 else wanted
+            self._big = self._big or remote >= POOL_MIN_SOURCES
 
     def _fetch_pool(self) -> ThreadPoolExecutor:
-        """The fetch threads (``fetch.workers``), shared by the rounds in flight: overlapping
-        rounds (the daemon's batches) reuse the threads, and with them each thread's store
-        connection and HTTP session, instead of opening new ones per round."""
+        """The fetch threads (``fetch.workers``), shared by the rounds in flight (the daemon's
+        overlapping batches) and kept between small rounds (its steady state, a few sources due a
+        tick): the rounds reuse the threads, and with them each thread's store connection and
+        HTTP session with its keep-alive connections, instead of opening new ones per round."""
         with self._mutex:
             if self._fetchers is None:
                 self._fetchers = ThreadPoolExecutor(max_workers=max(1, self.config.fetch.workers),
@@ -337,15 +340,17 @@ class Engine:
         with self._mutex:
             self._rounds -= 1
             last = self._rounds == 0
+            big, self._big = (self._big, False) if last else (False, self._big)
             fetchers = None
             if last:
-                fetchers, self._fetchers = self._fetchers, None
+                if big:        # a big round's threads end, and their connections are closed below
+                    fetchers, self._fetchers = self._fetchers, None
                 self._idle.notify_all()
         if fetchers is not None:
             fetchers.shutdown(wait=True)      # every task is done: the threads just exit
-        self.storage.release_idle()           # the connections and sessions of threads that ended
-        self.fetcher.release_idle()
-        if last:
+        if last and big:
+            self.storage.release_idle()       # the connections and sessions of threads that ended
+            self.fetcher.release_idle()
             self.pool.end_round()
             memory.trim()       # what the round freed, back before the publish allocates its own
 
@@ -370,8 +375,11 @@ class Engine:
         self._closing.set()
         with self._mutex:
             fetchers, self._fetchers = self._fetchers, None
+            idle = self._rounds == 0
         if fetchers is not None:
-            fetchers.shutdown(wait=False, cancel_futures=True)
+            # idle threads just exit (so none still holds its connection when the store closes);
+            # with rounds still in flight (a stop), their store writes are abandoned safely
+            fetchers.shutdown(wait=idle, cancel_futures=True)
         self.pool.close()
         self.storage.close()
         self.fetcher.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from functools import lru_cache
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ _M_ARENA_MAX = -8                # from glibc's malloc.h
 ARENAS = 2
 
 
+@lru_cache(maxsize=1)
 def _glibc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)     # the symbols the process has: the C library's among them

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from feedsvc import compact_json
 from feedsvc.items.keys import canonical_link, dedup_keys, link_identity, with_derived_keys
 from feedsvc.model import Enclosure, Item, Origin, Person, RawEntry
 
@@ -179,8 +180,7 @@ def published_id(source: str, key: str, guid: str | None) -> str:
 
 def content_hash(item_fields: dict[str, object]) -> str:
     """Stable hash of what a reader sees; 'updated' is excluded (noisy). Pinned by a test."""
-    blob = json.dumps(item_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(compact_json.dumps(item_fields, sort_keys=True)).hexdigest()[:32]
 
 
 def _utc(dt: datetime | None) -> datetime | None:

@@ -3,11 +3,11 @@ store. Pinned by tests/test_store.py's round trip."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from feedsvc import compact_json
 from feedsvc.model import Enclosure, Item, Origin, Person
 
 _ITEM_FIELDS = [f.name for f in fields(Item)]
@@ -24,11 +24,11 @@ def item_to_json(item: Item) -> str:
     d["dedup_keys"] = list(item.dedup_keys)
     for k in ("published", "updated"):
         d[k] = d[k].isoformat() if d[k] else None
-    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+    return compact_json.dumps(d).decode("utf-8", "surrogatepass")
 
 
 def item_from_json(text: str) -> Item:
-    d: dict[str, Any] = json.loads(text)
+    d: dict[str, Any] = compact_json.loads(text)
     d["authors"] = tuple(Person(**a) for a in d["authors"])
     d["enclosures"] = tuple(Enclosure(**e) for e in d["enclosures"])
     d["origin"] = Origin(**d["origin"])

@@ -35,14 +35,29 @@ class Db:
             self.conn.cursor().executemany(self.d.q(sql), rows)
 
 
-def bump(db: Db, touched: Sequence[int] = ()) -> int:
-    """Move the store's generation on (the stored items changed) and stamp the ``touched`` items'
-    rows with it (``item.rev``: an archive period's digest follows its items' changes)."""
+def next_generation(db: Db) -> int:
+    """Move the store's generation on (the stored items changed) and return it."""
     (gen,) = db.one("INSERT INTO meta (k, v) VALUES ('generation', '1') "
                     "ON CONFLICT (k) DO UPDATE SET v = CAST(CAST(meta.v AS INTEGER) + 1 AS TEXT) RETURNING v")
-    for chunk in chunks(sorted(set(touched))):
-        db.run(f"UPDATE item SET rev = ? WHERE pk IN ({marks(len(chunk))})", [int(gen), *chunk])
     return int(gen)
+
+
+def stamp(db: Db, gen: int, touched: Sequence[int]) -> None:
+    """Stamp the ``touched`` items' rows with generation ``gen`` (``item.rev``: an archive
+    period's digest follows its items' changes)."""
+    for chunk in chunks(sorted(set(touched))):
+        db.run(f"UPDATE item SET rev = ? WHERE pk IN ({marks(len(chunk))})", [gen, *chunk])
+
+
+def bump(db: Db, touched: Sequence[int] = ()) -> int:
+    """``next_generation`` and ``stamp`` the ``touched`` rows with it."""
+    gen = next_generation(db)
+    stamp(db, gen, touched)
+    return gen
+
+
+_INSERT_ITEM = ("INSERT INTO item (source, key, id, data, content_hash, date, updated, first_seen, run, present, "
+                "link, page, backlog, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)")
 
 
 class Transaction:
@@ -52,6 +67,23 @@ class Transaction:
         self.db = db
         self.source = source
         self.token = token
+        # SQLite: new rows get their keys here (one writer at a time, max + 1 as SQLite's own
+        # rowid choice) and go in as one executemany; PostgreSQL's come from its sequence
+        self.assign_pks = db.d.param == "?"
+
+    def _insert_new(self, rows: list[list[Any]], dkeys: list[tuple[str, ...]]) -> list[int]:
+        """Insert new item rows (``_INSERT_ITEM``'s parameters) and their match keys, in order;
+        returns their keys."""
+        if self.assign_pks:
+            (top,) = self.db.one("SELECT COALESCE(MAX(pk), 0) FROM item")
+            pks = list(range(top + 1, top + 1 + len(rows)))
+            self.db.many(_INSERT_ITEM.replace("(source,", "(pk, source,").replace("VALUES (?,", "VALUES (?, ?,"),
+                         [[pk, *row] for pk, row in zip(pks, rows)])
+        else:
+            pks = [self.db.one(_INSERT_ITEM + " RETURNING pk", row)[0] for row in rows]
+        self.db.many("INSERT INTO dkey (dkey, item_pk) VALUES (?, ?) ON CONFLICT (dkey) DO NOTHING",
+                     [(k, pk) for pk, keys in zip(pks, dkeys) for k in keys])
+        return pks
 
     def resolve(self, keys: Sequence[str]) -> dict[str, tuple[ItemRef, bool]]:
         out: dict[str, tuple[ItemRef, bool]] = {}
@@ -111,25 +143,28 @@ class Transaction:
     def apply(self, update: SourceUpdate) -> Counts:
         db, source = self.db, self.source
         new = updated = unchanged = duplicates = 0
-        changed = False
         touched: list[int] = []          # rows whose content, date, owner or copies changed
         carried: list[int] = [int(ref) for ref, own in update.kept if own]
         unchanged += len(update.kept)
-        for w in update.writes:
+        # every action but UNCHANGED changes the store: its generation moves once, first, so new
+        # rows carry it from their INSERT instead of an UPDATE of each after it
+        changed = any(w.action is not Action.UNCHANGED for w in update.writes)
+        gen = next_generation(db) if changed else 0
+        rows: list[list[Any]] = []       # consecutive new items, inserted together, in order
+        dkeys: list[tuple[str, ...]] = []
+        for n, w in enumerate(update.writes):
             item = w.item
             if w.action is Action.NEW:
                 assert w.date and w.updated and w.first_seen
-                (pk,) = db.one(
-                    "INSERT INTO item (source, key, id, data, content_hash, date, updated, first_seen, run, present, "
-                    "link, page, backlog) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING pk",
-                    [source, item.key, item.id, item_to_json(item), item.content_hash, w.date.timestamp(),
-                     w.updated.timestamp(), w.first_seen.timestamp(), update.run, item.link, item.page,
-                     int(w.backlog)])
-                self._add_dkeys(pk, item.dedup_keys)
+                rows.append([source, item.key, item.id, item_to_json(item), item.content_hash, w.date.timestamp(),
+                             w.updated.timestamp(), w.first_seen.timestamp(), update.run, item.link, item.page,
+                             int(w.backlog), gen])
+                dkeys.append(item.dedup_keys)
                 new += 1
-                carried.append(pk)
-                touched.append(pk)
-                changed = True
+                nxt = update.writes[n + 1] if n + 1 < len(update.writes) else None
+                if nxt is None or nxt.action is not Action.NEW:     # the run of new items ends
+                    carried += self._insert_new(rows, dkeys)
+                    rows, dkeys = [], []
             elif w.action is Action.UPDATE:
                 assert w.target is not None and w.date and w.updated
                 db.run("UPDATE item SET key = ?, data = ?, content_hash = ?, updated = ?, date = ?, present = 1, "
@@ -141,7 +176,6 @@ class Transaction:
                 updated += 1
                 carried.append(w.target)
                 touched.append(w.target)
-                changed = True
             elif w.action is Action.UNCHANGED:
                 unchanged += 1
                 if w.own and w.target is not None:
@@ -152,7 +186,6 @@ class Transaction:
                 self._add_dkeys(w.target, item.dedup_keys)
                 duplicates += 1
                 touched.append(w.target)
-                changed = True
             elif w.action is Action.TAKEOVER:
                 assert w.target is not None and w.date and w.updated and w.demoted
                 db.run("DELETE FROM alias WHERE source = ? AND key = ?", [source, item.key])
@@ -165,7 +198,6 @@ class Transaction:
                 new += 1
                 carried.append(w.target)
                 touched.append(w.target)
-                changed = True
         if update.present:
             # only the rows whose flag changes: an UPDATE rewrites a whole row, JSON and all
             keep = set(carried)
@@ -177,7 +209,7 @@ class Transaction:
             # its items may now exceed the per-source limit (more of them, or fewer still in the feed)
             self._purge_due()
         if changed:
-            bump(db, touched)
+            stamp(db, gen, touched)
         if update.seen is not None:
             self._set_seen(update.seen)
         if update.files is not None:
