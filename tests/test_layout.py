@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "feedsvc"
 
 # lower number = lower layer; a module may import its own package and lower layers
 LAYERS = {
-    "feedsvc.errors": 0, "feedsvc.model": 0, "feedsvc.clock": 0,
+    "feedsvc.errors": 0, "feedsvc.model": 0, "feedsvc.clock": 0, "feedsvc.compact_json": 0,
     "feedsvc.config": 1,
     "feedsvc.items": 2,
     "feedsvc.parsing": 3, "feedsvc.sources": 3,
