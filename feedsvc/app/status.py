@@ -209,7 +209,8 @@ def _long(data: dict[str, Any]) -> None:
         print(f"  state:        {r['state']}")
         print(f"  last attempt: {r['last_attempt'] or '-'}   last success: {r['last_success'] or '-'}")
         if r["last_error"]:
-            print(f"  last error:   {r['last_error']}  ({r['failures']} consecutive failures)")
+            n = r['failures']
+            print(f"  last error:   {r['last_error']}  ({n} consecutive failure{'s' if n != 1 else ''})")
         if r["warning"]:
             print(f"  warning:      {r['warning'][:200]}")
         for prob in r["problems"]:
