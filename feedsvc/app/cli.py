@@ -253,11 +253,14 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     for o in report.outcomes:
         print(_summary_line(o, hidden_note(hidden.get(o.name))))
     if report.published is not None:
-        written = ", ".join(w for w in report.published.written if not w.startswith("articles/")) \
-            or "nothing changed"
-        pages = sum(1 for w in report.published.written if w.startswith("articles/"))
-        if pages:
-            written += f", {pages} article page{'s' if pages != 1 else ''}"
+        files = report.published.written
+        written = ", ".join(w for w in files if not w.startswith(("articles/", "archive/"))) or "nothing changed"
+        # article pages and archive documents are counted, not listed (a first publish with
+        # monthly archives writes one a month of history)
+        for prefix, what in (("articles/", "article page"), ("archive/", "archive document")):
+            n = sum(1 for w in files if w.startswith(prefix))
+            if n:
+                written += f", {plural(n, what)}"
         print(f"published {plural(report.published.items, 'item')} to {config.output.dir} ({written})")
     else:
         print(f"feedsvc: error: publish failed: {report.publish_error} (the previous files stay in place)",
