@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What archives cost a publish (issue 19): a SQLite store of --months monthly periods of
+"""What archives cost a publish: a SQLite store of --months monthly periods of
 --per-month items each (24 × 2000 = 48 000 by default, from 40 sources), ``output.archive:
 monthly``, the newest 50 in the combined feeds, all three formats.
 

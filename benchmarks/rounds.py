@@ -16,7 +16,7 @@ ratio to the network floor of the same run, peak RSS of the largest process, and
 PSS of the whole tree (from the memory pass).
 Results stay in $BENCH_ROOT (default /tmp/feedsvc-bench). Not a test: nothing fails on a time.
 
-Targets (issue 5): cold <= 2x the floor, warm <= 1.2x, mutated <= 1.5x, memory <= 100 MB.
+Targets of the first pass: cold <= 2x the floor, warm <= 1.2x, mutated <= 1.5x, memory <= 100 MB.
 """
 
 from __future__ import annotations

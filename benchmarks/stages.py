@@ -2,7 +2,7 @@
 """Micro-benchmarks of the stages of a round: parse, normalise, decide, publish, local rescan.
 
     python3 benchmarks/stages.py            # small sizes, well under a minute
-    python3 benchmarks/stages.py --targets  # the sizes of issue 5's targets: publish 500 of a
+    python3 benchmarks/stages.py --targets  # the target sizes: publish 500 of a
                                             # 50 000-item store, rescan 10 000 unchanged files
 
 Each figure is the best of --repeat runs (plain timeit-style timing with time.perf_counter).
@@ -186,7 +186,7 @@ def bench_rescan(tmp: Path, files: int, repeat: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", action="store_true", help="issue 5's sizes (50 000 items, 10 000 files)")
+    ap.add_argument("--targets", action="store_true", help="the target sizes (50 000 items, 10 000 files)")
     ap.add_argument("--feeds", type=int, default=6)
     ap.add_argument("--store", type=int, default=None, help="items in the store for publish")
     ap.add_argument("--files", type=int, default=None, help="local article files for the rescan")
