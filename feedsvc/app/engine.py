@@ -429,7 +429,7 @@ class Engine:
             return SourceOutcome(source.name, "error", error=str(exc), seconds=time.monotonic() - started)
 
     def running(self, state: SourceState) -> bool:
-        """Whether a source's new items could flood a front page others are on (issue 19: a
+        """Whether a source's new items could flood a front page others are on (a
         source refreshed before, or a planet that has published)."""
         return state.last_success is not None or self.storage.last_publish() is not None
 
@@ -508,7 +508,7 @@ class Engine:
                     continue
                 own_keys, match = lookups(items)
                 snap = tx.snapshot(own_keys, match)
-                items, ok = first_seen_order(items, snap, ok, whole=not skipped)      # issue 19: dates meaning nothing
+                items, ok = first_seen_order(items, snap, ok, whole=not skipped)      # dates meaning nothing
                 writes = resolve(decide(items, snap, self.rank, rnd.run, self.priority), snap, now, rnd.run)
                 ok = count_items(ok, tally(writes), now)
                 writes = hold_back(writes, state, self.config.new_items(source), now, self.running(state), len(kept))

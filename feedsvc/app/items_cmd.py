@@ -1,4 +1,4 @@
-"""``feedsvc items``: the stored items, and moderation with a record (issue 19).
+"""``feedsvc items``: the stored items, and moderation with a record.
 
     items list [--source S] [--hidden] [--json]   the items with their published ids, sources, dates
     items hide ID|URL [--reason TEXT]              leave the story out of every output, then publish

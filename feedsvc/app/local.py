@@ -89,7 +89,7 @@ def refresh_local(engine: Engine, rnd: _Round, source: Source, state: SourceStat
         writes = resolve(decide(items, snap, engine.rank, rnd.run, engine.priority), snap, now, rnd.run)
         ok = count_items(ok, tally_writes(writes), now, parsed=False)
         writes = hold_back(writes, state, engine.config.new_items(source), now, engine.running(state),
-                           migrations=False)     # issue 19: a new directory's older articles are backlog
+                           migrations=False)     # a new directory's older articles are backlog
         counts = tx.apply(SourceUpdate(state=ok, run=rnd.run, writes=writes, files=files))
     return SourceOutcome(source.name, "ok", new=counts.new, updated=counts.updated + removed,
                          unchanged=len(current) - len(changed) + counts.unchanged,

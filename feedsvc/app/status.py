@@ -53,7 +53,7 @@ def collect(config: Config, store: Storage, now: datetime) -> dict[str, Any]:
 
     policy = Policy(silent_after=config.health.silent_after, max_share=config.health.max_share)
     states = store.states()
-    backlog = store.backlog()            # issue 19: new sources' older items, off the front page
+    backlog = store.backlog()            # new sources' older items, off the front page
     chosen = gather(store.newest, config, now)
     combined = chosen.combined
     hidden = chosen.hidden_by_source()   # filters, max_items, max_age, among the items the publish reads

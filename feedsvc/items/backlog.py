@@ -1,4 +1,4 @@
-"""A new source's backlog, and a source whose dates mean nothing (issue 19). Pure: no I/O.
+"""A new source's backlog, and a source whose dates mean nothing. Pure: no I/O.
 
 **No flood.** On a source's first successful fetch in a planet that has published before (on a
 planet's very first refresh every source is new, and there is nobody to push off the front

@@ -1,4 +1,4 @@
-"""The archive step of a publish (RFC 5005 archived feeds, issue 19): which archive documents
+"""The archive step of a publish (RFC 5005 archived feeds): which archive documents
 exist and which must be written (periods.py, pure), then reading, curating, rendering and
 writing only those, oldest first, before the subscription documents that link to them.
 

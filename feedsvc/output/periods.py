@@ -1,4 +1,4 @@
-"""Archived feeds (RFC 5005 section 4, issue 19): which period an item is archived in, the archive
+"""Archived feeds (RFC 5005 section 4): which period an item is archived in, the archive
 documents of each feed and their links, and which of them a publish must write. Pure.
 
 Every item that is not hidden is archived once, in the period of its date (UTC): ``monthly``

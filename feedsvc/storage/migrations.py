@@ -60,7 +60,7 @@ def _to_5(db: sqlite3.Connection) -> None:
                       ("churn", "TEXT"), ("error_class", "TEXT"), ("first_seen_order", "TEXT")):
         if col not in cols:
             db.execute(f"ALTER TABLE source ADD COLUMN {col} {kind}")
-    # issue 19: a new source's backlog, and the change an archive period's digest follows
+    # a new source's backlog, and the change an archive period's digest follows
     cols = _columns(db, "item")
     for col, kind in (("backlog", "INTEGER NOT NULL DEFAULT 0"), ("rev", "INTEGER NOT NULL DEFAULT 0")):
         if col not in cols:

@@ -1,4 +1,4 @@
-"""The statements behind curation, moderation and archives (issue 19), in SQL once for both
+"""The statements behind curation, moderation and archives, in SQL once for both
 databases; ``sql.SqlStorage`` inherits them.
 
   moderation  one row per story an operator acted on (``feedsvc items hide/unhide/pin``): hidden,
