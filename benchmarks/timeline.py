@@ -385,36 +385,9 @@ def install_levers(levers: str, worker: bool = False) -> None:
     """Replace feedsvc functions at run time with the variants the report weighs. Each gives the
     same stored items on the corpus (checked by ``--levers``: same bytes, same hashes)."""
     chosen = {x.strip() for x in levers.split(",") if x.strip()}
-    unknown = chosen - {"sql", "orjson", "regex-fp", "no-inline"}
+    unknown = chosen - {"regex-fp", "no-inline"}
     if unknown:
         raise SystemExit(f"unknown lever(s): {', '.join(sorted(unknown))}")
-    if "orjson" in chosen:
-        sys.path.insert(0, os.environ.get("TIMELINE_EXTRA_PATH", "/tmp/prof-pkgs"))
-        import hashlib
-
-        import orjson
-
-        import feedsvc.storage.sql_tx as sql_tx
-        from feedsvc.items import normalise
-        from feedsvc.storage import codec
-
-        def content_hash(item_fields: dict) -> str:
-            return hashlib.sha256(orjson.dumps(item_fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-
-        def item_to_json(item) -> str:  # type: ignore[no-untyped-def]
-            d = {f: getattr(item, f) for f in codec._ITEM_FIELDS}
-            d["authors"] = [{"name": p.name, "email": p.email, "uri": p.uri} for p in item.authors]
-            d["enclosures"] = [{"url": e.url, "type": e.type, "length": e.length} for e in item.enclosures]
-            o = item.origin
-            d["origin"] = {"title": o.title, "link": o.link, "id": o.id, "home": o.home}
-            d["categories"] = list(item.categories)
-            d["dedup_keys"] = list(item.dedup_keys)
-            for k in ("published", "updated"):
-                d[k] = d[k].isoformat() if d[k] else None
-            return orjson.dumps(d).decode()
-
-        normalise.content_hash = content_hash
-        sql_tx.item_to_json = item_to_json
     if "regex-fp" in chosen:
         import html as _html
 
@@ -432,56 +405,6 @@ def install_levers(levers: str, worker: bool = False) -> None:
         import feedsvc.app.workers as workers
 
         workers.INLINE_SHARE = 0.0
-    if "sql" in chosen and not worker:
-        _sql_lever()
-
-
-def _sql_lever() -> None:
-    """A cold feed's transaction with its new items in one executemany (their keys pre-assigned
-    under the write lock) and ``rev`` set by the INSERT (the store's ``bump`` rewrites every new
-    row after inserting it). Any other transaction goes the store's own way."""
-    import feedsvc.storage.sql_tx as sql_tx
-    from feedsvc.items.decide import Action
-    from feedsvc.storage.protocol import Counts
-    from feedsvc.storage.rows import UPSERT_STATE, chunks, marks, state_row
-
-    orig = sql_tx.Transaction.apply
-
-    def apply(self, update):  # type: ignore[no-untyped-def]
-        writes = update.writes
-        if not writes or update.files is not None or any(w.action is not Action.NEW for w in writes):
-            return orig(self, update)
-        db, source = self.db, self.source
-        (gen,) = db.one("INSERT INTO meta (k, v) VALUES ('generation', '1') ON CONFLICT (k) DO UPDATE "
-                        "SET v = CAST(CAST(meta.v AS INTEGER) + 1 AS TEXT) RETURNING v")
-        (top,) = db.one("SELECT COALESCE(MAX(pk), 0) FROM item")
-        rows, dks = [], []
-        for n, w in enumerate(writes):
-            item, pk = w.item, top + 1 + n
-            rows.append((pk, source, item.key, item.id, sql_tx.item_to_json(item), item.content_hash,
-                         w.date.timestamp(), w.updated.timestamp(), w.first_seen.timestamp(), update.run,
-                         item.link, item.page, int(w.backlog), int(gen)))
-            dks += [(k, pk) for k in item.dedup_keys]
-        db.many("INSERT INTO item (pk, source, key, id, data, content_hash, date, updated, first_seen, run, present, "
-                "link, page, backlog, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)", rows)
-        db.many("INSERT INTO dkey (dkey, item_pk) VALUES (?, ?) ON CONFLICT (dkey) DO NOTHING", dks)
-        carried = [int(ref) for ref, own in update.kept if own] + [r[0] for r in rows]
-        if update.present:
-            keep = set(carried)
-            now_present = {pk for pk, p in db.all("SELECT pk, present FROM item WHERE source = ?", [source]) if p}
-            for flag, pks in ((0, sorted(now_present - keep)), (1, sorted(keep - now_present))):
-                for chunk in chunks(pks):
-                    db.run(f"UPDATE item SET present = {flag} WHERE pk IN ({marks(len(chunk))})", list(chunk))
-        self._purge_due()
-        if update.seen is not None:
-            self._set_seen(update.seen)
-        db.run(UPSERT_STATE, state_row(update.state))
-        if self.token is not None:
-            db.run("UPDATE source SET lease_owner = NULL, lease_token = NULL, lease_until = NULL "
-                   "WHERE name = ? AND lease_token = ?", [source, self.token])
-        return Counts(new=len(writes), updated=0, unchanged=len(update.kept), duplicates=0)
-
-    sql_tx.Transaction.apply = apply  # type: ignore[method-assign]
 
 
 # ---- the parse worker process -----------------------------------------------------------------
@@ -1073,45 +996,29 @@ def levers(args: argparse.Namespace) -> str:
     same_fp = sum(a == b for a, b in zip(fps_nh3, fps_re))
     L.append(f"  the fingerprint text by a regex over the sanitised HTML instead: {t_text_re:.2f} "
              f"(same fingerprint for {same_fp}/{len(items)} items)")
-    # (b) JSON: item_to_json with json vs orjson vs msgspec; content_hash; item_from_json
+    # (b) JSON: the store's item_to_json and content_hash (orjson since the second pass) against
+    # the standard library's compact JSON of the same dicts; item_from_json
     t_json = best(lambda: [codec.item_to_json(i) for i in items])
     rows = [codec.item_to_json(i) for i in items]
     t_dec = best(lambda: [codec.item_from_json(r) for r in rows])
-    L.append(f"- (b) item_to_json (stdlib json) {t_json:.2f}; item_from_json {t_dec:.2f} "
-             f"(decode runs in the publish, 500 items a round, not per feed)")
-    try:
-        import orjson
+    dicts = [json.loads(r) for r in rows]
+    t_std_only = best(lambda: [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in dicts])
+    same = sum(json.dumps(d, ensure_ascii=False, separators=(",", ":")) == r for d, r in zip(dicts, rows))
+    fields_ = [dict(title=i.title, link=i.link, summary=i.summary, content=i.content,
+                    authors=[[a.name, a.email, a.uri] for a in i.authors], categories=list(i.categories),
+                    enclosures=[[e.url, e.type, e.length] for e in i.enclosures],
+                    published=i.published.isoformat() if i.published else None) for i in items]
+    t_ch = best(lambda: [normalise.content_hash(f) for f in fields_])
 
-        def to_json_orjson(item):  # type: ignore[no-untyped-def]
-            d = {f: getattr(item, f) for f in codec._ITEM_FIELDS}
-            d["authors"] = [{"name": p.name, "email": p.email, "uri": p.uri} for p in item.authors]
-            d["enclosures"] = [{"url": e.url, "type": e.type, "length": e.length} for e in item.enclosures]
-            o = item.origin
-            d["origin"] = {"title": o.title, "link": o.link, "id": o.id, "home": o.home}
-            d["categories"] = list(item.categories)
-            d["dedup_keys"] = list(item.dedup_keys)
-            for k in ("published", "updated"):
-                d[k] = d[k].isoformat() if d[k] else None
-            return orjson.dumps(d).decode()
-
-        same = sum(to_json_orjson(i) == r for i, r in zip(items, rows))
-        t_or = best(lambda: [to_json_orjson(i) for i in items])
-        dicts = [json.loads(r) for r in rows]
-        t_or_only = best(lambda: [orjson.dumps(d) for d in dicts])
-        t_std_only = best(lambda: [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in dicts])
-        fields_ = [dict(title=i.title, link=i.link, summary=i.summary, content=i.content,
-                        authors=[[a.name, a.email, a.uri] for a in i.authors], categories=list(i.categories),
-                        enclosures=[[e.url, e.type, e.length] for e in i.enclosures],
-                        published=i.published.isoformat() if i.published else None) for i in items]
-        t_ch = best(lambda: [normalise.content_hash(f) for f in fields_])
-        t_ch_or = best(lambda: [hashlib.sha256(orjson.dumps(f, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32] for f in fields_])
-        same_ch = sum(normalise.content_hash(f) == hashlib.sha256(orjson.dumps(f, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-                      for f in fields_)
-        L.append(f"  orjson: item_to_json {t_or:.2f} (same bytes for {same}/{len(items)} items; the dumps "
-                 f"call alone {t_std_only:.2f} → {t_or_only:.2f}); content_hash {t_ch:.2f} → {t_ch_or:.2f} "
-                 f"(same hash for {same_ch}/{len(items)})")
-    except ImportError:
-        L.append("  (orjson not importable: pip install --target /tmp/prof-pkgs orjson msgspec)")
+    def ch_std(f):  # type: ignore[no-untyped-def]
+        blob = json.dumps(f, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()[:32]
+    t_ch_std = best(lambda: [ch_std(f) for f in fields_])
+    same_ch = sum(normalise.content_hash(f) == ch_std(f) for f in fields_)
+    L.append(f"- (b) item_to_json {t_json:.2f} (the standard library's dumps alone {t_std_only:.2f}; same bytes "
+             f"for {same}/{len(items)} items); item_from_json {t_dec:.2f} (decode runs in the publish, 500 items "
+             f"a round, not per feed); content_hash {t_ch:.2f} against {t_ch_std:.2f} with the standard library "
+             f"(same hash for {same_ch}/{len(items)})")
     try:
         import msgspec
 
@@ -1306,8 +1213,7 @@ def main() -> int:
     ap.add_argument("--pyspy", action="store_true", help="GIL profile under py-spy --native (no stages)")
     ap.add_argument("--rate", type=int, default=20, help="py-spy samples a second")
     ap.add_argument("--lever", default="", help="comma-separated changes tried in this round (this script "
-                    "only): sql (rev set by the INSERT, one executemany for a cold feed's items), orjson (item "
-                    "JSON and content hash through orjson, same bytes), regex-fp (the fingerprint's text cut "
+                    "only): regex-fp (the fingerprint's text cut "
                     "from the sanitised HTML by a regex, no second nh3 pass), no-inline (INLINE_SHARE 0: no "
                     "parsing in the refreshing process once the worker runs)")
     ap.add_argument("--levers", action="store_true", help="also micro-benchmark the levers on this corpus")
