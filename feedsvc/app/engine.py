@@ -348,9 +348,11 @@ class Engine:
                 self._idle.notify_all()
         if fetchers is not None:
             fetchers.shutdown(wait=True)      # every task is done: the threads just exit
+        # the connections and sessions of threads that ended: a big round's fetch threads, and the
+        # daemon's round threads (each opened a store connection for its claim, states and writes)
+        self.storage.release_idle()
+        self.fetcher.release_idle()
         if last and big:
-            self.storage.release_idle()       # the connections and sessions of threads that ended
-            self.fetcher.release_idle()
             self.pool.end_round()
             memory.trim()       # what the round freed, back before the publish allocates its own
 
