@@ -192,7 +192,7 @@ def test_small_rounds_reuse_the_fetch_threads_and_their_connections(tmp_path, fe
                 # each round in a thread of its own, as the daemon runs them: what a round thread
                 # opened (its store connection) is closed once it has ended, not kept
                 got: list = []
-                t = threading.Thread(target=lambda i=i: got.extend(eng.run_round(cfg.sources[i:i + 2], force=True)))
+                t = threading.Thread(target=lambda i=i, got=got: got.extend(eng.run_round(cfg.sources[i:i + 2], force=True)))
                 t.start()
                 t.join(30)
                 assert all(o.status in ("ok", "not-modified") for o in got) and len(got) == 2, got
